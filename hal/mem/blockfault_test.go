@@ -272,3 +272,16 @@ func TestFaultyBlockLatency(t *testing.T) {
 		3 * time.Millisecond, 3 * time.Millisecond, 3 * time.Millisecond, 3 * time.Millisecond, time.Millisecond,
 	}, clk.delays)
 }
+
+func TestFaultyBlockZeroLength(t *testing.T) {
+	f := NewFaultyBlock(newTestBlock(t, 8), BlockFaults{ReadErrorRate: 1, WriteErrorRate: 1, BadSectors: []int64{0}})
+	f.FailAll()
+	n, err := f.ReadAt(nil, 0)
+	assert.NoError(t, err)
+	assert.Zero(t, n)
+	n, err = f.WriteAt(nil, 512)
+	assert.NoError(t, err)
+	assert.Zero(t, n)
+	assert.NoError(t, f.Discard(8*512, 0))
+	assert.Zero(t, f.Stats())
+}

@@ -80,7 +80,8 @@ const (
 //     hal.Discarder contract allows: a discarded range reads old or zero).
 //   - CrashSync: a Sync that returned nil. It covers every operation
 //     recorded before Sync was called (not those recorded while it ran). A
-//     Sync that fails is not recorded: it guarantees nothing.
+//     Sync that fails is not recorded: it guarantees nothing. Neither is a
+//     Discard that fails.
 //
 // Reads and calls rejected before reaching the device are not recorded.
 // Concurrent writes to the same sector are recorded in completion order,
