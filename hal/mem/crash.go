@@ -104,6 +104,10 @@ const (
 // same seed always gives the same image. [CrashRecorder.KeepAll] applies
 // everything up to p (the state a clean shutdown at p would leave);
 // [CrashRecorder.DropUnsynced] applies only the durable operations.
+// For exhaustive tests, [CrashRecorder.AtRisk] lists the operations whose
+// fate is open at p and [CrashRecorder.CrashImageFunc] builds the image for
+// any choice of surviving sectors; [CrashRecorder.CrashDevice] wraps an
+// image in a RAM disk ready to mount.
 //
 // Memory: the recorder keeps a copy of every byte written, plus the
 // non-zero part of the base image.
@@ -331,25 +335,25 @@ func (r *CrashRecorder) Durable(point int) (int, error) {
 // operation point, with the fate of each unsynced write drawn from seed
 // (see the type's documentation).
 func (r *CrashRecorder) CrashImage(point int, seed uint64) ([]byte, error) {
-	return r.image(point, crashRandom, seed)
+	return r.image(point, crashRandom, seed, nil)
 }
 
 // KeepAll returns the image with every operation up to point applied.
 func (r *CrashRecorder) KeepAll(point int) ([]byte, error) {
-	return r.image(point, crashKeepAll, 0)
+	return r.image(point, crashKeepAll, 0, nil)
 }
 
 // DropUnsynced returns the image holding only what was durable at point:
 // operations covered by a sync, and FUA writes.
 func (r *CrashRecorder) DropUnsynced(point int) ([]byte, error) {
-	return r.image(point, crashDropUnsynced, 0)
+	return r.image(point, crashDropUnsynced, 0, nil)
 }
 
 // CrashDevice returns a writable RAM disk holding CrashImage(point, seed),
 // with the inner device's sector size: the device a file system would find
 // on the next boot.
 func (r *CrashRecorder) CrashDevice(point int, seed uint64) (*Block, error) {
-	img, err := r.image(point, crashRandom, seed)
+	img, err := r.image(point, crashRandom, seed, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -365,6 +369,7 @@ const (
 	crashRandom crashMode = iota
 	crashKeepAll
 	crashDropUnsynced
+	crashChosen
 )
 
 func (r *CrashRecorder) prefix(point int) ([]crashOp, error) {
@@ -387,7 +392,40 @@ func crashDurable(ops []crashOp) int {
 	return 0
 }
 
-func (r *CrashRecorder) image(point int, mode crashMode, seed uint64) ([]byte, error) {
+// crashAtRisk reports whether ops[i] may be lost in a power cut after ops.
+func crashAtRisk(ops []crashOp, i, durable int) bool {
+	return ops[i].Kind != CrashSync && ops[i].Kind != CrashFUAWrite && i >= durable
+}
+
+// AtRisk returns the numbers of the operations whose fate a power cut at
+// point decides: the writes and discards among 1..point that are neither
+// covered by a sync nor FUA writes, in log order.
+func (r *CrashRecorder) AtRisk(point int) ([]int, error) {
+	ops, err := r.prefix(point)
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	durable := crashDurable(ops)
+	for i := durable; i < len(ops); i++ {
+		if crashAtRisk(ops, i, durable) {
+			out = append(out, i+1)
+		}
+	}
+	return out, nil
+}
+
+// CrashImageFunc returns the image after a power cut just after operation
+// point, with the fates chosen by the caller: for every operation op
+// listed by AtRisk(point) and every sector index s in [0, Len/SectorSize)
+// of it, keep(op, s) reports whether that sector of the operation reached
+// the medium. Durable operations are always applied. This is the building
+// block of exhaustive tests: enumerate subsets of AtRisk(point).
+func (r *CrashRecorder) CrashImageFunc(point int, keep func(op int, sector int64) bool) ([]byte, error) {
+	return r.image(point, crashChosen, 0, keep)
+}
+
+func (r *CrashRecorder) image(point int, mode crashMode, seed uint64, keep func(int, int64) bool) ([]byte, error) {
 	ops, err := r.prefix(point)
 	if err != nil {
 		return nil, err
@@ -399,34 +437,40 @@ func (r *CrashRecorder) image(point int, mode crashMode, seed uint64) ([]byte, e
 		}
 	}
 	durable := crashDurable(ops)
-	for i, op := range ops {
+	for i := range ops {
+		op := &ops[i]
 		if op.Kind == CrashSync {
 			continue
 		}
-		if mode == crashKeepAll || op.Kind == CrashFUAWrite || i < durable {
-			r.apply(img, &op, 0)
+		if mode == crashKeepAll || !crashAtRisk(ops, i, durable) {
+			r.apply(img, op, nil)
 			continue
 		}
-		if mode == crashDropUnsynced {
-			continue
-		}
-		h := crashMix(seed ^ crashMix(uint64(i)+1))
-		switch h % 3 {
-		case 0: // kept whole
-			r.apply(img, &op, 0)
-		case 1: // lost
-		case 2: // torn
-			r.apply(img, &op, h|1)
+		switch mode {
+		case crashDropUnsynced:
+		case crashChosen:
+			r.apply(img, op, func(s int64) bool { return keep(i+1, s) })
+		case crashRandom:
+			h := crashMix(seed ^ crashMix(uint64(i)+1))
+			switch h % 3 {
+			case 0: // kept whole
+				r.apply(img, op, nil)
+			case 1: // lost
+			case 2: // torn: each sector by its own hash bit
+				r.apply(img, op, func(s int64) bool {
+					return crashMix(h+uint64(s+1)*0x9e3779b97f4a7c15)&1 == 1
+				})
+			}
 		}
 	}
 	return img, nil
 }
 
-// apply writes op into img. With tear != 0 only the sectors s for which
-// crashMix(tear + s·φ) is odd are written.
-func (r *CrashRecorder) apply(img []byte, op *crashOp, tear uint64) {
+// apply writes op into img: every sector if sel is nil, else the sectors
+// (indexed from 0 within op) for which sel is true.
+func (r *CrashRecorder) apply(img []byte, op *crashOp, sel func(s int64) bool) {
 	dst := img[op.Off : op.Off+op.Len]
-	if tear == 0 {
+	if sel == nil {
 		if op.data == nil {
 			clear(dst)
 		} else {
@@ -434,8 +478,8 @@ func (r *CrashRecorder) apply(img []byte, op *crashOp, tear uint64) {
 		}
 		return
 	}
-	for s := int64(0); s < op.Len/r.ss; s++ {
-		if crashMix(tear+uint64(s+1)*0x9e3779b97f4a7c15)&1 == 0 {
+	for s := range op.Len / r.ss {
+		if !sel(s) {
 			continue
 		}
 		sec := dst[s*r.ss : (s+1)*r.ss]

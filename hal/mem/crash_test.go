@@ -173,6 +173,14 @@ func TestCrashRecorderImages(t *testing.T) {
 				require.Equal(t, m.durable(p), d, "point %d", p)
 				require.Equal(t, m.keepAll(p), must(r.KeepAll(p)), "KeepAll(%d)", p)
 
+				var wantRisk []int
+				for i, op := range m.ops[:p] {
+					if op.kind != CrashSync && op.kind != CrashFUAWrite && i >= m.durable(p) {
+						wantRisk = append(wantRisk, i+1)
+					}
+				}
+				require.Equal(t, wantRisk, must(r.AtRisk(p)), "AtRisk(%d)", p)
+
 				drop := must(r.DropUnsynced(p))
 				for s := range tc.sectors {
 					require.Equal(t, m.candidates(p, s)[0], m.sector(drop, s), "DropUnsynced(%d) sector %d", p, s)
@@ -502,4 +510,62 @@ func TestCrashRecorderSyncCoversOnlyEarlierWrites(t *testing.T) {
 	drop := must(r.DropUnsynced(3))
 	assert.Equal(t, before, drop[:512])
 	assert.Equal(t, make([]byte, 512), drop[512:1024], "the write made during the Sync is not durable")
+}
+
+func TestCrashRecorderExhaustive(t *testing.T) {
+	// Three unsynced single-sector writes after a synced one: enumerating
+	// every subset with CrashImageFunc gives exactly the images the seeded
+	// CrashImage can produce.
+	r, err := NewCrashRecorder(newTestBlock(t, 4))
+	require.NoError(t, err)
+	secs := make([][]byte, 5)
+	for i := range secs {
+		secs[i] = blockTestPattern(uint64(i+10), 512)
+	}
+	write := func(i int, sector int64) {
+		_, err := r.WriteAt(secs[i], sector*512)
+		require.NoError(t, err)
+	}
+	write(0, 0)
+	require.NoError(t, r.Sync())
+	write(1, 0) // op 3
+	write(2, 1) // op 4
+	write(3, 0) // op 5
+	risk := must(r.AtRisk(r.Ops()))
+	require.Equal(t, []int{3, 4, 5}, risk)
+
+	all := map[string]bool{}
+	for mask := range 1 << len(risk) {
+		kept := func(op int) bool {
+			for j, o := range risk {
+				if o == op {
+					return mask&(1<<j) != 0
+				}
+			}
+			t.Fatalf("keep asked about operation %d, not at risk", op)
+			return false
+		}
+		img := must(r.CrashImageFunc(r.Ops(), func(op int, s int64) bool {
+			require.Zero(t, s, "single-sector writes")
+			return kept(op)
+		}))
+		want := make([]byte, 4*512)
+		copy(want, secs[0])
+		for j, v := range []struct {
+			data   []byte
+			sector int
+		}{{secs[1], 0}, {secs[2], 1}, {secs[3], 0}} {
+			if mask&(1<<j) != 0 {
+				copy(want[v.sector*512:], v.data)
+			}
+		}
+		require.Equal(t, want, img, "mask %03b", mask)
+		all[string(img)] = true
+	}
+	assert.Len(t, all, 6, "sector 0 has three outcomes, sector 1 two")
+	for seed := range uint64(64) {
+		assert.True(t, all[string(must(r.CrashImage(r.Ops(), seed)))], "seed %d gives an image outside the enumeration", seed)
+	}
+	_, err = r.CrashImageFunc(r.Ops()+1, nil)
+	require.ErrorIs(t, err, hal.ErrOutOfRange)
 }
