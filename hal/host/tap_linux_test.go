@@ -644,4 +644,3 @@ func BenchmarkTAPWriteFrame(b *testing.B) {
 		})
 	}
 }
-
