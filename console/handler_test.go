@@ -138,7 +138,7 @@ func TestHandlerFormat(t *testing.T) {
 			setup: func(l *slog.Logger) *slog.Logger {
 				return l.With("dev", "vda").WithGroup("io").With("op", "read").WithGroup("r")
 			},
-			log:  func(l *slog.Logger) { l.Warn("slow", "ms", 250); l.Info("plain") },
+			log: func(l *slog.Logger) { l.Warn("slow", "ms", 250); l.Info("plain") },
 			want: "[    0.000000] WARN  blk: slow dev=vda io.op=read io.r.ms=250\n" +
 				"[    0.000000] INFO  blk: plain dev=vda io.op=read\n",
 		},
