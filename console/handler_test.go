@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/netip"
 	"strconv"
@@ -312,4 +313,13 @@ func splitAttr(t *testing.T, tok string) (key, val string, ok bool) {
 		return "", "", false
 	}
 	return key, unq(val), true
+}
+
+func BenchmarkHandler(b *testing.B) {
+	h := console.NewHandler(io.Discard, &console.HandlerOptions{Clock: mem.NewClock(boot), Prefix: "netstack"})
+	l := slog.New(h).With("if", "eth0")
+	b.ReportAllocs()
+	for b.Loop() {
+		l.Info("segment retransmitted", "seq", 123456789, "rto", 200*time.Millisecond, "peer", "10.0.0.2:443")
+	}
 }
