@@ -28,4 +28,13 @@ func TestSystemClockDrivesSched(t *testing.T) {
 	<-ctx.Done()
 	assert.ErrorIs(t, ctx.Err(), context.DeadlineExceeded)
 	assert.NoError(t, sched.Sleep(context.Background(), clk, time.Millisecond))
+
+	before := clk.Now()
+	fired := <-sched.After(clk, time.Millisecond)
+	assert.False(t, fired.Before(before), "After sent %v, before it was armed at %v", fired, before)
+
+	tk := sched.NewTicker(clk, time.Millisecond)
+	first, second := <-tk.C, <-tk.C
+	tk.Stop()
+	assert.True(t, second.After(first), "ticks %v then %v", first, second)
 }
