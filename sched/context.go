@@ -2,7 +2,6 @@ package sched
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
@@ -86,10 +85,6 @@ func (c *clockCtx) Err() error {
 }
 
 func (c *clockCtx) Value(key any) any { return c.parent.Value(key) }
-
-func (c *clockCtx) String() string {
-	return fmt.Sprintf("%v.sched.WithDeadline(%v)", c.parent, c.deadline)
-}
 
 // AfterFunc has the meaning of context.AfterFunc. The context package uses
 // it to hook child contexts to this one without a goroutine each, and so

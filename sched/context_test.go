@@ -3,7 +3,6 @@ package sched_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -236,12 +235,4 @@ func TestWithTimeoutManyChildren(t *testing.T) {
 		assert.Equal(t, context.DeadlineExceeded, inner.Err(), "nested clock context inherits the parent's error")
 		assert.Zero(t, clk.Pending(), "the nested context released its timer too")
 	})
-}
-
-func TestWithDeadlineString(t *testing.T) {
-	clk := mem.NewClock(epoch)
-	ctx, cancel := sched.WithTimeout(context.Background(), clk, time.Second)
-	defer cancel()
-	// Printed contexts name their origin, as the context package's do.
-	assert.Contains(t, fmt.Sprint(ctx), "sched.WithDeadline(2026-03-04 05:06:08 +0000 UTC)")
 }
