@@ -60,8 +60,70 @@ const tapRxOffload = hal.OffloadRxCsum | hal.OffloadRxTSO4 | hal.OffloadRxTSO6
 // scratch buffer so that an oversized frame is detected, not truncated.
 const tapMaxRead = hal.MaxOffloadFrame
 
-// scratchPool holds overflow buffers for reads into short caller buffers.
-var scratchPool = sync.Pool{New: func() any { b := make([]byte, tapMaxRead); return &b }}
+// rxOp is the state of one read call, pooled so that a read allocates
+// nothing: the callback handed to the poller is created once per rxOp.
+type rxOp struct {
+	t       *TAP
+	hb      [hal.NetHdrLen]byte
+	iov     [3][]byte
+	scratch []byte // catches the rest of a frame longer than the buffer
+
+	// one frame (ReadFrame, ReadFrameHdr)
+	p  []byte
+	fr frame
+	// a batch (ReadFrames)
+	bufs  [][]byte
+	sizes []int
+	got   int
+
+	err  error
+	one  func(fd uintptr) bool
+	many func(fd uintptr) bool
+}
+
+var rxPool = sync.Pool{New: func() any {
+	op := &rxOp{scratch: make([]byte, tapMaxRead)}
+	op.one = op.readOne
+	op.many = op.readMany
+	return op
+}}
+
+func (t *TAP) getRx() *rxOp {
+	op := rxPool.Get().(*rxOp)
+	op.t = t
+	return op
+}
+
+func putRx(op *rxOp) {
+	op.t, op.p, op.bufs, op.sizes, op.err = nil, nil, nil, nil, nil
+	op.iov = [3][]byte{}
+	rxPool.Put(op)
+}
+
+// txOp is the state of one write call, pooled like rxOp.
+type txOp struct {
+	fd   func(fd uintptr) bool
+	hb   [hal.NetHdrLen]byte
+	iov  [2][]byte
+	niov int
+	n    int
+	err  error
+}
+
+var txPool = sync.Pool{New: func() any {
+	op := &txOp{}
+	op.fd = op.write
+	return op
+}}
+
+func (op *txOp) write(fd uintptr) bool {
+	for {
+		op.n, op.err = unix.Writev(int(fd), op.iov[:op.niov])
+		if op.err != unix.EINTR {
+			return op.err != unix.EAGAIN
+		}
+	}
+}
 
 // OpenTAP opens (creating if needed) the TAP interface name in the calling
 // thread's network namespace. An empty name lets the kernel choose one
@@ -220,18 +282,15 @@ type frame struct {
 // recv reads one frame from fd into p (and its header, with IFF_VNET_HDR).
 // It must run inside a RawConn callback. A frame longer than p is consumed
 // and reported with n = -1.
-func (t *TAP) recv(fd int, p []byte) (frame, error) {
-	var hb [hal.NetHdrLen]byte
-	iov := make([][]byte, 0, 3)
+func (op *rxOp) recv(fd int, p []byte) (frame, error) {
+	t := op.t
+	iov := op.iov[:0]
 	if t.vnet {
-		iov = append(iov, hb[:])
+		iov = append(iov, op.hb[:])
 	}
 	iov = append(iov, p)
-	var scratch *[]byte
 	if len(p) < tapMaxRead {
-		scratch = scratchPool.Get().(*[]byte)
-		defer scratchPool.Put(scratch)
-		iov = append(iov, (*scratch)[:tapMaxRead-len(p)])
+		iov = append(iov, op.scratch[:tapMaxRead-len(p)])
 	}
 	var n int
 	var err error
@@ -252,7 +311,7 @@ func (t *TAP) recv(fd int, p []byte) (frame, error) {
 			return frame{}, fmt.Errorf("%d-byte read shorter than the virtio-net header", n)
 		}
 		n -= hal.NetHdrLen
-		h, err := hal.DecodeNetHdr(hb[:])
+		h, err := hal.DecodeNetHdr(op.hb[:])
 		if err != nil {
 			return frame{}, err
 		}
@@ -265,6 +324,35 @@ func (t *TAP) recv(fd int, p []byte) (frame, error) {
 		return frame{n: -1}, nil
 	}
 	return frame{n: n}, nil
+}
+
+// readOne is the poller callback of a single-frame read.
+func (op *rxOp) readOne(fd uintptr) bool {
+	op.fr, op.err = op.recv(int(fd), op.p)
+	return op.err != nil || !op.fr.again
+}
+
+// readMany is the poller callback of ReadFrames: it waits for the first
+// frame only, then takes what is queued.
+func (op *rxOp) readMany(fd uintptr) bool {
+	t := op.t
+	for op.got < len(op.bufs) {
+		buf := op.bufs[op.got]
+		fr, err := op.recv(int(fd), buf)
+		if err != nil {
+			op.err = err
+			return true
+		}
+		if fr.again {
+			return op.got > 0
+		}
+		if !t.plain(&fr, buf) || (fr.n >= 0 && fr.n < hal.EthernetHeaderLen) {
+			continue
+		}
+		op.sizes[op.got] = fr.n
+		op.got++
+	}
+	return true
 }
 
 // plain turns a received frame into what a reader that did not ask for
@@ -318,19 +406,17 @@ func (t *TAP) readOne(p []byte) (frame, error) {
 	if t.closed.Load() {
 		return frame{}, t.ioErr("read", hal.ErrClosed)
 	}
-	var fr frame
-	var rerr error
-	err := t.rc.Read(func(fd uintptr) bool {
-		fr, rerr = t.recv(int(fd), p)
-		return rerr != nil || !fr.again
-	})
+	op := t.getRx()
+	defer putRx(op)
+	op.p = p
+	err := t.rc.Read(op.one)
 	if err == nil {
-		err = rerr
+		err = op.err
 	}
 	if err != nil {
 		return frame{}, t.ioErr("read", err)
 	}
-	return fr, nil
+	return op.fr, nil
 }
 
 // ReadFrameHdr reads one frame and its virtio-net header; see
@@ -372,29 +458,14 @@ func (t *TAP) ReadFrames(bufs [][]byte, sizes []int) (int, error) {
 	if t.closed.Load() {
 		return 0, t.ioErr("read", hal.ErrClosed)
 	}
-	var got int
-	var rerr error
-	err := t.rc.Read(func(fd uintptr) bool {
-		for got < len(bufs) {
-			fr, err := t.recv(int(fd), bufs[got])
-			if err != nil {
-				rerr = err
-				return true
-			}
-			if fr.again {
-				return got > 0
-			}
-			if !t.plain(&fr, bufs[got]) || (fr.n >= 0 && fr.n < hal.EthernetHeaderLen) {
-				continue
-			}
-			sizes[got] = fr.n
-			got++
-		}
-		return true
-	})
+	op := t.getRx()
+	defer putRx(op)
+	op.bufs, op.sizes, op.got = bufs, sizes, 0
+	err := t.rc.Read(op.many)
 	if err == nil {
-		err = rerr
+		err = op.err
 	}
+	got := op.got
 	if err != nil {
 		if got > 0 {
 			return got, nil
@@ -481,33 +552,32 @@ func (t *TAP) send(hdr *hal.NetHdr, p []byte) error {
 	if t.closed.Load() {
 		return t.ioErr("write", hal.ErrClosed)
 	}
-	var hb [hal.NetHdrLen]byte
-	iov := [][]byte{p}
+	op := txPool.Get().(*txOp)
+	defer func() {
+		op.iov = [2][]byte{}
+		op.err = nil
+		txPool.Put(op)
+	}()
 	want := len(p)
 	if t.vnet {
 		if hdr != nil {
-			hdr.Encode(hb[:])
+			hdr.Encode(op.hb[:])
+		} else {
+			op.hb = [hal.NetHdrLen]byte{}
 		}
-		iov = [][]byte{hb[:], p}
+		op.iov[0], op.iov[1], op.niov = op.hb[:], p, 2
 		want += hal.NetHdrLen
+	} else {
+		op.iov[0], op.niov = p, 1
 	}
-	var n int
-	var werr error
-	err := t.rc.Write(func(fd uintptr) bool {
-		for {
-			n, werr = unix.Writev(int(fd), iov)
-			if werr != unix.EINTR {
-				return werr != unix.EAGAIN
-			}
-		}
-	})
+	err := t.rc.Write(op.fd)
 	if err == nil {
-		err = werr
+		err = op.err
 	}
 	if err != nil {
 		return t.ioErr("write", err)
 	}
-	if n != want {
+	if n := op.n; n != want {
 		return t.ioErr("write", io.ErrShortWrite)
 	}
 	return nil
