@@ -1,0 +1,186 @@
+package virtio
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/anykernel/anykernel/hal"
+)
+
+// device is what every driver shares: the transport, the negotiated
+// features, the queues, interrupt dispatch and the timeout policy.
+type device struct {
+	t        Transport
+	name     string
+	features uint64
+	queues   []*queue
+	clock    hal.Clock
+	timeout  time.Duration
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	onConfig  func() // driver hook for configuration changes, may be nil
+	started   bool
+}
+
+func newDevice(t Transport, name string, clock hal.Clock, timeout time.Duration) *device {
+	if clock == nil {
+		clock = realClock{origin: time.Now()}
+	}
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return &device{t: t, name: name, clock: clock, timeout: timeout, closed: make(chan struct{})}
+}
+
+// has reports whether feature bit n was negotiated.
+func (d *device) has(n uint) bool { return d.features&Bit(n) != 0 }
+
+// start begins interrupt delivery and sets DRIVER_OK.
+func (d *device) start() error {
+	if !d.started {
+		if err := d.t.Start(d.queueInterrupt, d.configInterrupt); err != nil {
+			return fmt.Errorf("%s: interrupts: %w", d.name, err)
+		}
+		d.started = true
+	}
+	return driverOK(d.t)
+}
+
+func (d *device) queueInterrupt(q int) {
+	if q >= 0 && q < len(d.queues) {
+		d.queues[q].wake()
+		return
+	}
+	for _, qq := range d.queues {
+		qq.wake()
+	}
+}
+
+func (d *device) configInterrupt() {
+	if s := d.t.Status(); s&VIRTIO_CONFIG_S_DEVICE_NEEDS_RESET != 0 {
+		err := fmt.Errorf("%s: status %#x: %w", d.name, s, ErrNeedsReset)
+		for _, q := range d.queues {
+			q.breakWith(err)
+		}
+	}
+	if d.onConfig != nil {
+		d.onConfig()
+	}
+}
+
+// shutdown marks the device closed and wakes every waiter; release then
+// resets it (so it stops touching memory), stops interrupts and frees the
+// queues. Drivers call release once no goroutine uses the queues.
+func (d *device) shutdown() bool {
+	first := false
+	d.closeOnce.Do(func() {
+		first = true
+		close(d.closed)
+		for _, q := range d.queues {
+			q.breakWith(fmt.Errorf("%s: %w", d.name, hal.ErrClosed))
+		}
+	})
+	return first
+}
+
+func (d *device) release() {
+	_ = d.t.Reset()
+	if d.started {
+		d.t.Stop()
+	}
+	for _, q := range d.queues {
+		q.free()
+	}
+}
+
+// close is shutdown and release for a driver that has already made sure
+// no goroutine uses the queues.
+func (d *device) close() {
+	if d.shutdown() {
+		d.release()
+	}
+}
+
+// reinit resets the device and initialises it again with the features
+// f (all of which it must still offer), giving it the same queues, empty.
+// refill, if not nil, runs before DRIVER_OK to give the device buffers.
+func (d *device) reinit(f uint64, refill func() error) error {
+	got, err := negotiate(d.t, d.t.DeviceID(), f, f)
+	if err != nil {
+		return err
+	}
+	d.features = got
+	for _, q := range d.queues {
+		q.features = got
+		q.eventIdx = got&Bit(VIRTIO_F_EVENT_IDX) != 0
+		if err := q.reenable(); err != nil {
+			d.t.SetStatus(d.t.Status() | VIRTIO_CONFIG_S_FAILED)
+			return err
+		}
+	}
+	if refill != nil {
+		if err := refill(); err != nil {
+			d.t.SetStatus(d.t.Status() | VIRTIO_CONFIG_S_FAILED)
+			return err
+		}
+	}
+	return driverOK(d.t)
+}
+
+// isClosed reports whether close has been called.
+func (d *device) isClosed() bool {
+	select {
+	case <-d.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// waiter is a reusable timeout: one per goroutine slot that waits for the
+// device, so waiting allocates nothing.
+type waiter struct {
+	expired chan struct{}
+	timer   hal.Timer
+}
+
+func newWaiter(c hal.Clock) *waiter {
+	w := &waiter{expired: make(chan struct{}, 1)}
+	w.timer = c.AfterFunc(time.Hour, func() {
+		select {
+		case w.expired <- struct{}{}:
+		default:
+		}
+	})
+	w.timer.Stop()
+	return w
+}
+
+func (w *waiter) arm(d time.Duration) {
+	w.disarm()
+	w.timer.Reset(d)
+}
+
+func (w *waiter) disarm() {
+	w.timer.Stop()
+	select {
+	case <-w.expired:
+	default:
+	}
+}
+
+// realClock is the default hal.Clock: the Go runtime's clock.
+type realClock struct{ origin time.Time }
+
+func (realClock) Now() time.Time             { return time.Now() }
+func (c realClock) Monotonic() time.Duration { return time.Since(c.origin) }
+func (realClock) AfterFunc(d time.Duration, f func()) hal.Timer {
+	return realTimer{time.AfterFunc(d, f)}
+}
+
+type realTimer struct{ t *time.Timer }
+
+func (t realTimer) Stop() bool                 { return t.t.Stop() }
+func (t realTimer) Reset(d time.Duration) bool { return t.t.Reset(d) }
