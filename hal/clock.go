@@ -19,8 +19,10 @@ type Clock interface {
 	// AfterFunc arranges for f to be called once, on a goroutine of the
 	// clock's choosing and without any of the caller's locks held, after at
 	// least d has elapsed on this clock's Monotonic time. d <= 0 means as soon
-	// as possible. Timers whose deadlines differ fire in deadline order; f may
-	// itself call the clock (including AfterFunc).
+	// as possible: a real clock fires such a timer at once (never inside
+	// AfterFunc itself); a simulated clock, whose time moves only when told,
+	// fires it at its next advance. Timers whose deadlines differ fire in
+	// deadline order; f may itself call the clock (including AfterFunc).
 	AfterFunc(d time.Duration, f func()) Timer
 }
 
