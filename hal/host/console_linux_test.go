@@ -185,3 +185,16 @@ func TestConsoleOperatorHangup(t *testing.T) {
 		})
 	}
 }
+
+func TestStdio(t *testing.T) {
+	c, err := host.Stdio()
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	require.NoError(t, c.Close(), "second Close")
+	_, err = c.Write([]byte("x"))
+	assert.ErrorIs(t, err, hal.ErrClosed)
+	// The process's standard files stay open.
+	var st unix.Stat_t
+	assert.NoError(t, unix.Fstat(int(os.Stdin.Fd()), &st))
+	assert.NoError(t, unix.Fstat(int(os.Stdout.Fd()), &st))
+}

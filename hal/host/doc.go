@@ -16,11 +16,21 @@
 //
 // Blocking reads (TAP frames, console input) are woken by Close: the TAP file
 // descriptor is non-blocking and waits in Go's network poller, and console
-// reads wait in poll(2) together with an eventfd that Close signals.
+// reads wait in poll(2) together with an eventfd that Close signals. The
+// console never switches its input to non-blocking mode, because that mode
+// belongs to the open file description, which a terminal's other users
+// (the shell that started the program) share. The limit: if another
+// process consumes the input between poll and read, that Read blocks in
+// read(2) and Close cannot wake it until more input arrives.
 //
-// The devices exist on Linux only. On other systems the package compiles, but
-// every constructor except [NewClock] returns an error wrapping
-// errors.ErrUnsupported.
+// Offload settings of a TAP (TUNSETOFFLOAD) belong to the interface and
+// outlive the file descriptor on persistent devices (ip tuntap add);
+// OpenTAP resets them, and SetOffload changes them for later users too.
+//
+// The devices exist on Linux only. On other systems the package compiles
+// with the same API, but OpenTAP, OpenFile, OpenConsole and Stdio return
+// errors wrapping errors.ErrUnsupported and Entropy's reads fail the same
+// way; Clock works everywhere.
 //
 // Devices created in another network namespace: OpenTAP creates or attaches
 // to the interface in the network namespace of the calling OS thread, so a
