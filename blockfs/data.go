@@ -1,0 +1,157 @@
+package blockfs
+
+import (
+	"fmt"
+	"syscall"
+)
+
+// maxFileBlocks bounds logical block numbers (32-bit in extents).
+const maxFileBlocks = 1 << 32
+
+func (f *FS) maxFileSize() uint64 {
+	return uint64(maxFileBlocks-1) << f.logBS
+}
+
+// readData reads file data at off into p (which must lie within the file).
+func (f *FS) readData(in *inode, p []byte, off uint64) error {
+	if err := f.loadMapping(in); err != nil {
+		return err
+	}
+	bs := uint64(f.bs)
+	for len(p) > 0 {
+		lblk := off / bs
+		if lblk >= maxFileBlocks {
+			clear(p)
+			return nil
+		}
+		inBlk := off % bs
+		pblk, n, ok := in.bmap(uint32(lblk))
+		span := uint64(n)*bs - inBlk
+		if span > uint64(len(p)) {
+			span = uint64(len(p))
+		}
+		if !ok {
+			clear(p[:span])
+		} else if err := f.readAt(p[:span], int64(pblk*bs+inBlk)); err != nil {
+			return err
+		}
+		p = p[span:]
+		off += span
+	}
+	return nil
+}
+
+// writeData writes p at off, allocating blocks as needed. It does not
+// change the file size.
+func (f *FS) writeData(in *inode, p []byte, off uint64) error {
+	if err := f.loadMapping(in); err != nil {
+		return err
+	}
+	if off+uint64(len(p)) > f.maxFileSize() || off+uint64(len(p)) < off {
+		return syscall.EFBIG
+	}
+	bs := uint64(f.bs)
+	for len(p) > 0 {
+		lblk := uint32(off / bs)
+		inBlk := off % bs
+		nblk := (inBlk + uint64(len(p)) + bs - 1) / bs
+		idx, next := in.findExt(lblk)
+		var pblk uint64
+		var run uint64
+		fresh := false
+		if idx >= 0 {
+			e := in.ext[idx]
+			run = min(uint64(e.lblk+e.len-lblk), nblk)
+			pblk = e.pblk + uint64(lblk-e.lblk)
+			if e.unwritten {
+				in.markWritten(idx, lblk, uint32(run))
+				fresh = true
+			}
+		} else {
+			hole := nblk
+			if next < len(in.ext) {
+				hole = min(hole, uint64(in.ext[next].lblk-lblk))
+			}
+			goal := uint64(0)
+			if next > 0 {
+				pe := in.ext[next-1]
+				goal = pe.pblk + uint64(pe.len) + uint64(lblk-(pe.lblk+pe.len))
+			} else if len(in.meta) > 0 {
+				goal = in.meta[0] + 1
+			}
+			b, n, err := f.allocBlocks(goal, min(hole, EXT_INIT_MAX_LEN))
+			if err != nil {
+				return err
+			}
+			in.insertExt(extent{lblk: lblk, len: uint32(n), pblk: b})
+			f.addBlocks(in, int64(n))
+			pblk, run, fresh = b, n, true
+		}
+		// Bytes of p covered by this run.
+		span := min(run*bs-inBlk, uint64(len(p)))
+		head := inBlk
+		tail := (bs - (inBlk+span)%bs) % bs
+		if head == 0 && tail == 0 {
+			if err := f.writeAt(p[:span], int64(pblk*bs)); err != nil {
+				return err
+			}
+		} else {
+			buf := make([]byte, head+span+tail)
+			if !fresh {
+				if head != 0 {
+					if err := f.readAt(buf[:bs], int64(pblk*bs)); err != nil {
+						return err
+					}
+				}
+				if tail != 0 {
+					lastOff := uint64(len(buf)) - bs
+					if err := f.readAt(buf[lastOff:], int64(pblk*bs+lastOff)); err != nil {
+						return err
+					}
+				}
+			}
+			copy(buf[head:], p[:span])
+			if err := f.writeAt(buf, int64(pblk*bs)); err != nil {
+				return err
+			}
+		}
+		p = p[span:]
+		off += span
+	}
+	return nil
+}
+
+// setFileSize truncates or extends in to size.
+func (f *FS) setFileSize(in *inode, size uint64) error {
+	if size > f.maxFileSize() {
+		return syscall.EFBIG
+	}
+	old := in.size()
+	bs := uint64(f.bs)
+	if size < old {
+		if err := f.truncateBlocks(in, (size+bs-1)/bs); err != nil {
+			return err
+		}
+		// Zero the tail of the last block so a later extension reads zeros.
+		if r := size % bs; r != 0 {
+			pblk, _, ok := in.bmap(uint32(size / bs))
+			if ok {
+				z := make([]byte, bs-r)
+				if err := f.writeAt(z, int64(pblk*bs+r)); err != nil {
+					return err
+				}
+			}
+		}
+	} else if r := old % bs; size > old && r != 0 {
+		if err := f.loadMapping(in); err != nil {
+			return err
+		}
+		// Blocks past the old size are already zero (we zero on shrink and
+		// fresh blocks are written whole), nothing to do.
+		_ = r
+	}
+	in.setSize(size)
+	return nil
+}
+
+var _ = fmt.Sprintf

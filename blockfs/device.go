@@ -1,0 +1,141 @@
+package blockfs
+
+import (
+	"fmt"
+)
+
+// readAt reads len(p) bytes at byte offset off from the device, handling
+// ranges that are not sector aligned.
+func (f *FS) readAt(p []byte, off int64) error {
+	if off < 0 || off+int64(len(p)) > f.devSize || off+int64(len(p)) < off {
+		return fmt.Errorf("blockfs: read %d bytes at %d: beyond the device (%d bytes)", len(p), off, f.devSize)
+	}
+	ss := int64(f.sectorSize)
+	if off%ss == 0 && int64(len(p))%ss == 0 {
+		if _, err := f.dev.ReadAt(p, off); err != nil {
+			return fmt.Errorf("blockfs: read at %d: %w", off, err)
+		}
+		return nil
+	}
+	start := off / ss * ss
+	end := (off + int64(len(p)) + ss - 1) / ss * ss
+	buf := make([]byte, end-start)
+	if _, err := f.dev.ReadAt(buf, start); err != nil {
+		return fmt.Errorf("blockfs: read at %d: %w", start, err)
+	}
+	copy(p, buf[off-start:])
+	return nil
+}
+
+// writeAt writes p at byte offset off, reading and merging partial sectors.
+func (f *FS) writeAt(p []byte, off int64) error {
+	if f.readOnly {
+		return fmt.Errorf("blockfs: write at %d: %w", off, errReadOnlyFS)
+	}
+	if off < 0 || off+int64(len(p)) > f.devSize || off+int64(len(p)) < off {
+		return fmt.Errorf("blockfs: write %d bytes at %d: beyond the device (%d bytes)", len(p), off, f.devSize)
+	}
+	ss := int64(f.sectorSize)
+	if off%ss == 0 && int64(len(p))%ss == 0 {
+		if _, err := f.dev.WriteAt(p, off); err != nil {
+			return fmt.Errorf("blockfs: write at %d: %w", off, err)
+		}
+		return nil
+	}
+	start := off / ss * ss
+	end := (off + int64(len(p)) + ss - 1) / ss * ss
+	buf := make([]byte, end-start)
+	if _, err := f.dev.ReadAt(buf, start); err != nil {
+		return fmt.Errorf("blockfs: read at %d: %w", start, err)
+	}
+	copy(buf[off-start:], p)
+	if _, err := f.dev.WriteAt(buf, start); err != nil {
+		return fmt.Errorf("blockfs: write at %d: %w", start, err)
+	}
+	return nil
+}
+
+// cblock is a cached metadata block.
+type cblock struct {
+	data  []byte
+	dirty bool
+}
+
+const cacheLimit = 8192
+
+func (f *FS) checkBlock(blk uint64) error {
+	if blk >= f.blocksCount || blk < uint64(f.firstDataBlock) && blk != 0 {
+		return fmt.Errorf("blockfs: block %d outside the file system (%d blocks): %w", blk, f.blocksCount, errCorrupt)
+	}
+	return nil
+}
+
+// bread returns the cached contents of metadata block blk, reading it on a
+// miss. Callers that modify the slice call bdirty.
+func (f *FS) bread(blk uint64) ([]byte, error) {
+	if c, ok := f.cache[blk]; ok {
+		return c.data, nil
+	}
+	if err := f.checkBlock(blk); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, f.bs)
+	if err := f.readAt(buf, int64(blk)*int64(f.bs)); err != nil {
+		return nil, err
+	}
+	f.cacheInsert(blk, &cblock{data: buf})
+	return buf, nil
+}
+
+// bnew returns a zeroed cache block for blk without reading the device.
+func (f *FS) bnew(blk uint64) []byte {
+	buf := make([]byte, f.bs)
+	f.cacheInsert(blk, &cblock{data: buf, dirty: true})
+	return buf
+}
+
+// bdirty marks blk, whose contents are data, as modified.
+func (f *FS) bdirty(blk uint64, data []byte) {
+	c, ok := f.cache[blk]
+	if !ok || &c.data[0] != &data[0] {
+		c = &cblock{data: data}
+		f.cacheInsert(blk, c)
+	}
+	c.dirty = true
+}
+
+// bforget drops blk from the cache (it was freed).
+func (f *FS) bforget(blk uint64) { delete(f.cache, blk) }
+
+func (f *FS) cacheInsert(blk uint64, c *cblock) {
+	if len(f.cache) >= cacheLimit {
+		for k, v := range f.cache {
+			if !v.dirty {
+				delete(f.cache, k)
+				if len(f.cache) < cacheLimit/2 {
+					break
+				}
+			}
+		}
+	}
+	f.cache[blk] = c
+}
+
+// flushCache writes every dirty cached block.
+func (f *FS) flushCache() error {
+	blks := make([]uint64, 0, 64)
+	for k, v := range f.cache {
+		if v.dirty {
+			blks = append(blks, k)
+		}
+	}
+	sortU64(blks)
+	for _, b := range blks {
+		c := f.cache[b]
+		if err := f.writeAt(c.data, int64(b)*int64(f.bs)); err != nil {
+			return err
+		}
+		c.dirty = false
+	}
+	return nil
+}
