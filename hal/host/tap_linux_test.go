@@ -712,3 +712,39 @@ func BenchmarkTAPBridged(b *testing.B) {
 		}
 	}
 }
+
+func TestTAPReadFramesShortBuffer(t *testing.T) {
+	a, b := bridgedPair(t, host.TAPOptions{})
+	big := ethernet(b.MAC(), a.MAC(), 0x88B5, bytes.Repeat([]byte{1}, 586))
+	small := ethernet(b.MAC(), a.MAC(), 0x88B5, bytes.Repeat([]byte{2}, 86))
+	n, err := a.WriteFrames([][]byte{big, small})
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+
+	bufs := [][]byte{make([]byte, 300), make([]byte, 300)}
+	sizes := make([]int, 2)
+	var seen []int
+	for len(seen) < 2 {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			n, err = b.ReadFrames(bufs, sizes)
+		}()
+		select {
+		case <-done:
+		case <-time.After(waitLimit):
+			t.Fatal("ReadFrames hung")
+		}
+		require.NoError(t, err)
+		for i := range n {
+			if sizes[i] >= 0 && etherType(bufs[i][:sizes[i]]) != 0x88B5 {
+				continue // the kernel's own traffic
+			}
+			seen = append(seen, sizes[i])
+			if sizes[i] >= 0 {
+				assert.Equal(t, small, bufs[i][:sizes[i]])
+			}
+		}
+	}
+	assert.Equal(t, []int{-1, len(small)}, seen, "oversized frame flagged with -1, the next one intact")
+}
