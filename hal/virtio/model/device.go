@@ -177,6 +177,9 @@ func NewDevice(mem *Memory, b Backend, o Options) *Device {
 		1<<virtio.VIRTIO_F_EVENT_IDX | 1<<virtio.VIRTIO_F_RING_RESET) &^ o.HideFeatures
 	d.queues = make([]queueCfg, b.NumQueues())
 	d.resetLocked()
+	if bb, ok := b.(interface{ Bind(*Device) }); ok {
+		bb.Bind(d)
+	}
 	return d
 }
 
