@@ -23,6 +23,9 @@ type Clock interface {
 	// AfterFunc itself); a simulated clock, whose time moves only when told,
 	// fires it at its next advance. Timers whose deadlines differ fire in
 	// deadline order; f may itself call the clock (including AfterFunc).
+	// Keeping that order means timers due together may run one after another
+	// on one goroutine: f should hand long or blocking work to a goroutine of
+	// its own.
 	AfterFunc(d time.Duration, f func()) Timer
 }
 

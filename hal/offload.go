@@ -74,7 +74,9 @@ func DecodeNetHdr(b []byte) (NetHdr, error) {
 // Validate checks that h is self-consistent for a frame of frameLen bytes:
 // known flags and GSO type, a checksum location inside the frame, and a
 // non-zero segment size when segmentation is requested. Devices use it on
-// headers they receive from untrusted peers.
+// headers they receive from untrusted peers. It accepts the receive-side
+// flags (NetHdrFDataValid, NetHdrFRSCInfo), which a sender must not set
+// (virtio 1.2 §5.1.6.2): transmit paths refuse those themselves.
 func (h *NetHdr) Validate(frameLen int) error {
 	if h.Flags&^(NetHdrFNeedsCsum|NetHdrFDataValid|NetHdrFRSCInfo) != 0 {
 		return fmt.Errorf("hal: virtio-net header: unknown flags %#x", h.Flags)
