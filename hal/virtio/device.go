@@ -184,3 +184,68 @@ type realTimer struct{ t *time.Timer }
 
 func (t realTimer) Stop() bool                 { return t.t.Stop() }
 func (t realTimer) Reset(d time.Duration) bool { return t.t.Reset(d) }
+
+// call places one chain on q and waits for the device to return it, for
+// queues with at most one chain in flight (the caller serialises). w must
+// be armed; on timeout the queue is broken so that it is reset before
+// reuse.
+func (d *device) call(q *queue, segs []Seg, w *waiter) (uint32, error) {
+	q.mu.Lock()
+	head, err := q.add(segs)
+	if err != nil {
+		q.mu.Unlock()
+		return 0, err
+	}
+	kick := q.kick()
+	q.mu.Unlock()
+	if kick {
+		q.notify()
+	}
+	for {
+		q.mu.Lock()
+		h, ln, ok, err := q.pop()
+		if err != nil {
+			q.mu.Unlock()
+			return 0, err
+		}
+		if ok {
+			q.mu.Unlock()
+			if h != head {
+				return 0, q.failLocked(fmt.Errorf("%s: completed chain %d while %d was the one in flight: %w", q.name, h, head, ErrDevice))
+			}
+			return ln, nil
+		}
+		pending := q.arm()
+		q.mu.Unlock()
+		if pending {
+			continue
+		}
+		select {
+		case <-q.signal:
+		case <-d.closed:
+			return 0, hal.ErrClosed
+		case <-w.expired:
+			err := fmt.Errorf("no completion within %v: %w", d.timeout, hal.ErrTimeout)
+			q.breakWith(fmt.Errorf("%s: %w", q.name, err))
+			return 0, err
+		}
+	}
+}
+
+// recoverQueue resets q if it is broken, by itself with
+// VIRTIO_F_RING_RESET or else with the whole device (refill gives a
+// device reset the buffers back). The caller serialises all use of the
+// device's queues.
+func (d *device) recoverQueue(q *queue, refill func() error) error {
+	err := q.broken()
+	if err == nil || d.isClosed() {
+		return err
+	}
+	if q.reset() == nil {
+		return nil
+	}
+	if rerr := d.reinit(d.features, refill); rerr != nil {
+		return fmt.Errorf("%w (and resetting the device failed: %w)", err, rerr)
+	}
+	return nil
+}

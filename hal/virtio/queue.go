@@ -163,6 +163,13 @@ func (q *queue) fail(err error) error {
 	return q.err
 }
 
+// failLocked is fail for a caller that does not hold q.mu.
+func (q *queue) failLocked(err error) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.fail(err)
+}
+
 // breakWith breaks the queue from outside (device needs reset, close) and
 // wakes its waiters.
 func (q *queue) breakWith(err error) {
