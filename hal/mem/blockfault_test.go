@@ -232,15 +232,15 @@ func TestFaultyBlockOptionalInterfaces(t *testing.T) {
 	})
 }
 
-// recordingClock fires every timer at once and records the delays asked.
-type recordingClock struct {
+// blockTestClock fires every timer at once and records the delays asked.
+type blockTestClock struct {
 	mu     sync.Mutex
 	delays []time.Duration
 }
 
-func (c *recordingClock) Now() time.Time           { return time.Time{} }
-func (c *recordingClock) Monotonic() time.Duration { return 0 }
-func (c *recordingClock) AfterFunc(d time.Duration, f func()) hal.Timer {
+func (c *blockTestClock) Now() time.Time           { return time.Time{} }
+func (c *blockTestClock) Monotonic() time.Duration { return 0 }
+func (c *blockTestClock) AfterFunc(d time.Duration, f func()) hal.Timer {
 	c.mu.Lock()
 	c.delays = append(c.delays, d)
 	c.mu.Unlock()
@@ -249,7 +249,7 @@ func (c *recordingClock) AfterFunc(d time.Duration, f func()) hal.Timer {
 }
 
 func TestFaultyBlockLatency(t *testing.T) {
-	clk := &recordingClock{}
+	clk := &blockTestClock{}
 	f := NewFaultyBlock(newTestBlock(t, 8), BlockFaults{Latency: 3 * time.Millisecond, Clock: clk})
 	buf := make([]byte, 512)
 	_, err := f.ReadAt(buf, 0)

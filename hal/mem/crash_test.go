@@ -160,18 +160,18 @@ func TestCrashRecorderImages(t *testing.T) {
 			require.NoError(t, err)
 			var dev hal.BlockDevice = inner
 			if tc.plain {
-				dev = discardOnly{inner}
+				dev = blockDiscardOnly{inner}
 			}
 			r, err := NewCrashRecorder(dev)
 			require.NoError(t, err)
 			m := crashWorkload(t, r, base, tc.workload, 80)
 
-			assert.Equal(t, inner.Image(), must(r.KeepAll(r.Ops())), "KeepAll at the end is the device's contents")
+			assert.Equal(t, inner.Image(), crashMust(r.KeepAll(r.Ops())), "KeepAll at the end is the device's contents")
 			for p := 0; p <= r.Ops(); p++ {
 				d, err := r.Durable(p)
 				require.NoError(t, err)
 				require.Equal(t, m.durable(p), d, "point %d", p)
-				require.Equal(t, m.keepAll(p), must(r.KeepAll(p)), "KeepAll(%d)", p)
+				require.Equal(t, m.keepAll(p), crashMust(r.KeepAll(p)), "KeepAll(%d)", p)
 
 				var wantRisk []int
 				for i, op := range m.ops[:p] {
@@ -179,36 +179,36 @@ func TestCrashRecorderImages(t *testing.T) {
 						wantRisk = append(wantRisk, i+1)
 					}
 				}
-				require.Equal(t, wantRisk, must(r.AtRisk(p)), "AtRisk(%d)", p)
+				require.Equal(t, wantRisk, crashMust(r.AtRisk(p)), "AtRisk(%d)", p)
 
-				drop := must(r.DropUnsynced(p))
+				drop := crashMust(r.DropUnsynced(p))
 				for s := range tc.sectors {
 					require.Equal(t, m.candidates(p, s)[0], m.sector(drop, s), "DropUnsynced(%d) sector %d", p, s)
 				}
 				for seed := range uint64(6) {
-					img := must(r.CrashImage(p, seed))
+					img := crashMust(r.CrashImage(p, seed))
 					for s := range tc.sectors {
 						require.True(t, crashOneOf(m.sector(img, s), m.candidates(p, s)),
 							"CrashImage(%d, %d) sector %d holds contents never written there", p, seed, s)
 					}
-					require.Equal(t, img, must(r.CrashImage(p, seed)), "same seed, same image")
+					require.Equal(t, img, crashMust(r.CrashImage(p, seed)), "same seed, same image")
 				}
 			}
 		})
 	}
 }
 
-// discardOnly hides the device's type and all optional interfaces but
+// blockDiscardOnly hides the device's type and all optional interfaces but
 // hal.Discarder, so the recorder reads the base image through ReadAt.
-type discardOnly struct{ d *Block }
+type blockDiscardOnly struct{ d *Block }
 
-func (d discardOnly) ReadAt(p []byte, off int64) (int, error)  { return d.d.ReadAt(p, off) }
-func (d discardOnly) WriteAt(p []byte, off int64) (int, error) { return d.d.WriteAt(p, off) }
-func (d discardOnly) SectorSize() int                          { return d.d.SectorSize() }
-func (d discardOnly) Size() int64                              { return d.d.Size() }
-func (d discardOnly) Sync() error                              { return d.d.Sync() }
-func (d discardOnly) Close() error                             { return d.d.Close() }
-func (d discardOnly) Discard(off, n int64) error               { return d.d.Discard(off, n) }
+func (d blockDiscardOnly) ReadAt(p []byte, off int64) (int, error)  { return d.d.ReadAt(p, off) }
+func (d blockDiscardOnly) WriteAt(p []byte, off int64) (int, error) { return d.d.WriteAt(p, off) }
+func (d blockDiscardOnly) SectorSize() int                          { return d.d.SectorSize() }
+func (d blockDiscardOnly) Size() int64                              { return d.d.Size() }
+func (d blockDiscardOnly) Sync() error                              { return d.d.Sync() }
+func (d blockDiscardOnly) Close() error                             { return d.d.Close() }
+func (d blockDiscardOnly) Discard(off, n int64) error               { return d.d.Discard(off, n) }
 
 func crashOneOf(got []byte, cands [][]byte) bool {
 	for _, c := range cands {
@@ -219,7 +219,7 @@ func crashOneOf(got []byte, cands [][]byte) bool {
 	return false
 }
 
-func must[T any](v T, err error) T {
+func crashMust[T any](v T, err error) T {
 	if err != nil {
 		panic(err)
 	}
@@ -244,14 +244,14 @@ func TestCrashRecorderSyncedWritesSurvive(t *testing.T) {
 	}
 	for p := synced; p <= r.Ops(); p++ {
 		for seed := range uint64(16) {
-			img := must(r.CrashImage(p, seed))
+			img := crashMust(r.CrashImage(p, seed))
 			require.Equal(t, a, img[8*512:12*512], "point %d seed %d", p, seed)
 		}
 	}
 	// Before the sync completed the write may be lost.
 	lost := false
 	for seed := range uint64(32) {
-		lost = lost || bytes.Equal(must(r.CrashImage(1, seed))[8*512:12*512], make([]byte, 4*512))
+		lost = lost || bytes.Equal(crashMust(r.CrashImage(1, seed))[8*512:12*512], make([]byte, 4*512))
 	}
 	assert.True(t, lost, "an unsynced write is lost for some seed")
 }
@@ -273,7 +273,7 @@ func TestCrashRecorderFates(t *testing.T) {
 	fates := map[string]int{}
 	images := map[string]bool{}
 	for seed := range uint64(64) {
-		img := must(r.CrashImage(r.Ops(), seed))
+		img := crashMust(r.CrashImage(r.Ops(), seed))
 		images[string(img)] = true
 		nNew := 0
 		for s := range 8 {
@@ -300,8 +300,8 @@ func TestCrashRecorderFates(t *testing.T) {
 	assert.Positive(t, fates["lost"], "%v", fates)
 	assert.Positive(t, fates["torn"], "%v", fates)
 	assert.Greater(t, len(images), 3, "seeds give different images")
-	assert.Equal(t, old, must(r.DropUnsynced(r.Ops()))[:8*512])
-	assert.Equal(t, neu, must(r.KeepAll(r.Ops()))[:8*512])
+	assert.Equal(t, old, crashMust(r.DropUnsynced(r.Ops()))[:8*512])
+	assert.Equal(t, neu, crashMust(r.KeepAll(r.Ops()))[:8*512])
 }
 
 func TestCrashRecorderFUAIsDurable(t *testing.T) {
@@ -313,13 +313,13 @@ func TestCrashRecorderFUAIsDurable(t *testing.T) {
 	_, err = r.WriteAtFUA(data, 1024)
 	require.NoError(t, err)
 	for seed := range uint64(16) {
-		img := must(r.CrashImage(r.Ops(), seed))
+		img := crashMust(r.CrashImage(r.Ops(), seed))
 		require.Equal(t, data, img[1024:2048])
 	}
 	op, err := r.Op(2)
 	require.NoError(t, err)
 	assert.Equal(t, CrashOp{Kind: CrashFUAWrite, Off: 1024, Len: 1024}, op)
-	assert.Zero(t, must(r.Durable(2)), "FUA does not make other writes durable")
+	assert.Zero(t, crashMust(r.Durable(2)), "FUA does not make other writes durable")
 }
 
 func TestCrashRecorderFailedWrites(t *testing.T) {
@@ -333,8 +333,8 @@ func TestCrashRecorderFailedWrites(t *testing.T) {
 	require.ErrorIs(t, err, ErrInjected)
 	require.Equal(t, 2*512, n)
 	require.Equal(t, 1, r.Ops(), "the written prefix is recorded")
-	assert.Equal(t, CrashOp{Kind: CrashWrite, Off: 4 * 512, Len: 2 * 512}, must(r.Op(1)))
-	assert.Equal(t, inner.Image(), must(r.KeepAll(1)))
+	assert.Equal(t, CrashOp{Kind: CrashWrite, Off: 4 * 512, Len: 2 * 512}, crashMust(r.Op(1)))
+	assert.Equal(t, inner.Image(), crashMust(r.KeepAll(1)))
 
 	_, err = r.WriteAt(data, 6*512) // fails at its first sector
 	require.ErrorIs(t, err, ErrInjected)
@@ -413,7 +413,7 @@ func TestCrashRecorderAfterClose(t *testing.T) {
 	dev, err := r.CrashDevice(r.Ops(), 7)
 	require.NoError(t, err)
 	assert.Equal(t, 512, dev.SectorSize())
-	assert.Equal(t, must(r.CrashImage(r.Ops(), 7)), dev.Image())
+	assert.Equal(t, crashMust(r.CrashImage(r.Ops(), 7)), dev.Image())
 	got := make([]byte, 512)
 	_, err = dev.ReadAt(got, 512)
 	require.NoError(t, err)
@@ -447,10 +447,10 @@ func TestCrashRecorderConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	require.Equal(t, inner.Image(), must(r.KeepAll(r.Ops())))
+	require.Equal(t, inner.Image(), crashMust(r.KeepAll(r.Ops())))
 	prev := 0
 	for i := 1; i <= r.Ops(); i++ {
-		op := must(r.Op(i))
+		op := crashMust(r.Op(i))
 		if op.Kind == CrashSync {
 			require.GreaterOrEqual(t, op.Covers, prev, "Covers never shrinks")
 			require.Less(t, op.Covers, i, "a sync covers only earlier operations")
@@ -478,13 +478,13 @@ func ExampleCrashRecorder() {
 	// point 3: keep 'B' drop 'A'
 }
 
-// syncHook runs a function inside Sync, before syncing the device.
-type syncHook struct {
+// blockSyncHook runs a function inside Sync, before syncing the device.
+type blockSyncHook struct {
 	*Block
 	during func()
 }
 
-func (s syncHook) Sync() error {
+func (s blockSyncHook) Sync() error {
 	if s.during != nil {
 		s.during()
 	}
@@ -492,7 +492,7 @@ func (s syncHook) Sync() error {
 }
 
 func TestCrashRecorderSyncCoversOnlyEarlierWrites(t *testing.T) {
-	inner := &syncHook{Block: newTestBlock(t, 8)}
+	inner := &blockSyncHook{Block: newTestBlock(t, 8)}
 	r, err := NewCrashRecorder(inner)
 	require.NoError(t, err)
 	before, during := blockTestPattern(1, 512), blockTestPattern(2, 512)
@@ -505,9 +505,9 @@ func TestCrashRecorderSyncCoversOnlyEarlierWrites(t *testing.T) {
 	}
 	require.NoError(t, r.Sync())
 	require.Equal(t, 3, r.Ops())
-	assert.Equal(t, CrashOp{Kind: CrashSync, Covers: 1}, must(r.Op(3)))
-	assert.Equal(t, 1, must(r.Durable(3)))
-	drop := must(r.DropUnsynced(3))
+	assert.Equal(t, CrashOp{Kind: CrashSync, Covers: 1}, crashMust(r.Op(3)))
+	assert.Equal(t, 1, crashMust(r.Durable(3)))
+	drop := crashMust(r.DropUnsynced(3))
 	assert.Equal(t, before, drop[:512])
 	assert.Equal(t, make([]byte, 512), drop[512:1024], "the write made during the Sync is not durable")
 }
@@ -531,7 +531,7 @@ func TestCrashRecorderExhaustive(t *testing.T) {
 	write(1, 0) // op 3
 	write(2, 1) // op 4
 	write(3, 0) // op 5
-	risk := must(r.AtRisk(r.Ops()))
+	risk := crashMust(r.AtRisk(r.Ops()))
 	require.Equal(t, []int{3, 4, 5}, risk)
 
 	all := map[string]bool{}
@@ -545,7 +545,7 @@ func TestCrashRecorderExhaustive(t *testing.T) {
 			t.Fatalf("keep asked about operation %d, not at risk", op)
 			return false
 		}
-		img := must(r.CrashImageFunc(r.Ops(), func(op int, s int64) bool {
+		img := crashMust(r.CrashImageFunc(r.Ops(), func(op int, s int64) bool {
 			require.Zero(t, s, "single-sector writes")
 			return kept(op)
 		}))
@@ -564,7 +564,7 @@ func TestCrashRecorderExhaustive(t *testing.T) {
 	}
 	assert.Len(t, all, 6, "sector 0 has three outcomes, sector 1 two")
 	for seed := range uint64(64) {
-		assert.True(t, all[string(must(r.CrashImage(r.Ops(), seed)))], "seed %d gives an image outside the enumeration", seed)
+		assert.True(t, all[string(crashMust(r.CrashImage(r.Ops(), seed)))], "seed %d gives an image outside the enumeration", seed)
 	}
 	_, err = r.CrashImageFunc(r.Ops()+1, nil)
 	require.ErrorIs(t, err, hal.ErrOutOfRange)
