@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/anykernel/anykernel/internal/testenv"
+)
+
+// Images are built once per test binary and shared.
+var (
+	imagesMu sync.Mutex
+	images   = map[string]string{}
+	imageDir string
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "anyk-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	imageDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// image builds the example package pkg (relative to the module root) once.
+func image(t *testing.T, pkg string) string {
+	t.Helper()
+	testenv.NeedCommand(t, "go")
+	imagesMu.Lock()
+	defer imagesMu.Unlock()
+	if p, ok := images[pkg]; ok {
+		return p
+	}
+	out := filepath.Join(imageDir, filepath.Base(pkg)+".img")
+	var log bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	err := buildImage(ctx, "github.com/anykernel/anykernel/"+pkg, out, "", &log)
+	require.NoError(t, err, "build %s:\n%s", pkg, log.String())
+	images[pkg] = out
+	return out
+}
+
+// bootResult is what one boot printed and returned.
+type bootResult struct {
+	console string
+	code    int
+	err     error
+}
+
+// bootImage boots img under TCG with a generous timeout.
+func bootImage(t *testing.T, o runOptions) bootResult {
+	t.Helper()
+	testenv.NeedCommand(t, "qemu-system-x86_64")
+	if o.Timeout == 0 {
+		o.Timeout = 3 * time.Minute
+	}
+	var out, errOut bytes.Buffer
+	code, err := boot(context.Background(), o, nil, &out, &errOut)
+	r := bootResult{console: out.String(), code: code, err: err}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("console of %s %v:\n%s\nqemu stderr:\n%s", filepath.Base(o.Image), o.Args, r.console, errOut.String())
+		}
+	})
+	return r
+}
+
+func TestBootHello(t *testing.T) {
+	img := image(t, "examples/hello")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no arguments", nil, "Hello, anykernel!\n"},
+		{"arguments", []string{"big", "world"}, "Hello, big world!\n"},
+		{"escaped argument", []string{"50% of a space"}, "Hello, 50% of a space!\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := bootImage(t, runOptions{Image: img, Args: tc.args})
+			require.NoError(t, r.err)
+			assert.Equal(t, 0, r.code)
+			assert.Equal(t, tc.want, r.console)
+		})
+	}
+}
+
+func TestBootSummary(t *testing.T) {
+	img := image(t, "examples/hello")
+	r := bootImage(t, runOptions{Image: img, Summary: true, Trace: true})
+	require.NoError(t, r.err)
+	assert.Equal(t, 0, r.code)
+	assert.Contains(t, r.console, "Hello, anykernel!")
+	assert.Contains(t, r.console, "] write(0x1, ", "trace shows the write")
+	assert.Contains(t, r.console, "exit_group=1")
+	assert.Contains(t, r.console, "boot entry->main ")
+	assert.True(t, strings.Contains(r.console, "frames in use "), "summary shows frames")
+}

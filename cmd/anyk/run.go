@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"debug/elf"
+	"debug/gosym"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Exit statuses hal/pc reports for itself.
+const (
+	exitKernelPanic = 125
+)
+
+type envList []string
+
+func (e *envList) String() string { return strings.Join(*e, " ") }
+func (e *envList) Set(v string) error {
+	if !strings.Contains(v, "=") {
+		return fmt.Errorf("-env %q: want NAME=VALUE", v)
+	}
+	*e = append(*e, v)
+	return nil
+}
+
+// runOptions configures one boot.
+type runOptions struct {
+	Image   string
+	Args    []string
+	Env     []string
+	Memory  string // QEMU -m; "256M" if empty
+	KVM     bool
+	Trace   bool
+	Summary bool
+	Timeout time.Duration // 0: none
+	QEMU    string        // qemu-system-x86_64 if empty
+}
+
+func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o runOptions
+	var env envList
+	fs.StringVar(&o.Memory, "m", "256M", "guest memory (QEMU -m)")
+	fs.BoolVar(&o.KVM, "kvm", false, "use KVM instead of TCG (needs hardware virtualisation)")
+	fs.BoolVar(&o.Trace, "trace", false, "log every system call")
+	fs.BoolVar(&o.Summary, "summary", false, "print kernel counters at exit")
+	fs.Var(&env, "env", "NAME=VALUE for the program's environment (repeatable)")
+	fs.DurationVar(&o.Timeout, "timeout", 0, "kill the machine after this long (0: never)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		return errors.New("run: no image")
+	}
+	o.Image, rest = rest[0], rest[1:]
+	if len(rest) > 0 && rest[0] == "--" {
+		rest = rest[1:]
+	}
+	o.Args, o.Env = rest, env
+	code, err := boot(ctx, o, stdin, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return &exitError{code}
+	}
+	return nil
+}
+
+// kernelCmdline builds the command line hal/pc parses.
+func kernelCmdline(o runOptions) string {
+	var w []string
+	if o.Trace {
+		w = append(w, "anyk.trace")
+	}
+	if o.Summary {
+		w = append(w, "anyk.summary")
+	}
+	for _, e := range o.Env {
+		w = append(w, encodeWord(e))
+	}
+	w = append(w, "--")
+	for _, a := range o.Args {
+		w = append(w, encodeWord(a))
+	}
+	return strings.Join(w, " ")
+}
+
+// qemuArgs returns the QEMU command line for o.
+func qemuArgs(o runOptions) []string {
+	accel := "tcg"
+	cpu := "max"
+	if o.KVM {
+		accel, cpu = "kvm", "host"
+	}
+	mem := o.Memory
+	if mem == "" {
+		mem = "256M"
+	}
+	return []string{
+		"-M", "pc", "-accel", accel, "-cpu", cpu, "-m", mem,
+		"-nodefaults", "-no-reboot", "-display", "none",
+		"-serial", "stdio",
+		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+		"-kernel", o.Image,
+		"-append", kernelCmdline(o),
+	}
+}
+
+// boot runs the image and returns the program's exit status.
+func boot(ctx context.Context, o runOptions, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	if _, err := os.Stat(o.Image); err != nil {
+		return 0, err
+	}
+	if o.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
+		defer cancel()
+	}
+	qemu := o.QEMU
+	if qemu == "" {
+		qemu = "qemu-system-x86_64"
+	}
+	cmd := exec.CommandContext(ctx, qemu, qemuArgs(o)...)
+	cmd.Stdin = stdin
+	cmd.Stderr = stderr
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	sym := newSymbolizer(o.Image)
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("run: %w", err)
+	}
+	copyErr := make(chan error, 1)
+	go func() { copyErr <- annotate(stdout, pipe, sym) }()
+	<-copyErr
+	err = cmd.Wait()
+	if ctx.Err() != nil {
+		return 0, fmt.Errorf("run: %s: %w", o.Image, ctx.Err())
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		return 0, fmt.Errorf("run: %w", err)
+	}
+	status := cmd.ProcessState.ExitCode()
+	// isa-debug-exit makes QEMU exit with code*2+1.
+	if status&1 == 0 {
+		return 0, fmt.Errorf("run: machine stopped without an exit status (QEMU status %d; a triple fault resets and -no-reboot stops it)", status)
+	}
+	code := status >> 1
+	if code == exitKernelPanic {
+		return code, errors.New("run: kernel panic")
+	}
+	return code, nil
+}
+
+var codeAddr = regexp.MustCompile(`\b(?:pc|rip) (0x[0-9a-f]+)`)
+
+// annotate copies the console to w, appending function and line to the
+// code addresses in kernel register dumps.
+func annotate(w io.Writer, r io.Reader, sym *symbolizer) error {
+	br := bufio.NewReader(r)
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 {
+			if sym != nil && bytes.HasPrefix(line, []byte("anyk:")) {
+				line = sym.annotate(line)
+			}
+			if _, werr := w.Write(line); werr != nil {
+				return werr
+			}
+		}
+		if err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+type symbolizer struct{ tab *gosym.Table }
+
+func newSymbolizer(path string) *symbolizer {
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	pcln, text := f.Section(".gopclntab"), f.Section(".text")
+	if pcln == nil || text == nil {
+		return nil
+	}
+	data, err := pcln.Data()
+	if err != nil {
+		return nil
+	}
+	tab, err := gosym.NewTable(nil, gosym.NewLineTable(data, text.Addr))
+	if err != nil {
+		return nil
+	}
+	return &symbolizer{tab}
+}
+
+func (s *symbolizer) annotate(line []byte) []byte {
+	ms := codeAddr.FindAllSubmatch(line, -1)
+	if len(ms) == 0 {
+		return line
+	}
+	var notes []string
+	for _, m := range ms {
+		var pc uint64
+		if _, err := fmt.Sscanf(string(m[1]), "0x%x", &pc); err != nil {
+			continue
+		}
+		file, ln, fn := s.tab.PCToLine(pc)
+		if fn == nil {
+			continue
+		}
+		notes = append(notes, fmt.Sprintf("%s (%s:%d)", fn.Name, file, ln))
+	}
+	if len(notes) == 0 {
+		return line
+	}
+	trimmed := bytes.TrimRight(line, "\r\n")
+	return []byte(fmt.Sprintf("%s  [%s]\n", trimmed, strings.Join(notes, "; ")))
+}

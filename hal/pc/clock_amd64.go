@@ -1,0 +1,99 @@
+package pc
+
+import "math/bits"
+
+const pitHz = 1193182 // PIT input clock (Intel 8254)
+
+var (
+	tscHz   uint64
+	tscMult uint64 // ns = delta*tscMult >> 32
+	tsc0    uint64
+	wall0   int64 // Unix ns at tsc0
+)
+
+// clockInit calibrates the TSC against PIT channel 2 over 20 ms and reads
+// the wall clock from the CMOS real-time clock.
+func clockInit() {
+	const ms = 20
+	outb(0x61, inb(0x61)&^0x02|0x01) // gate channel 2 on, speaker off
+	outb(0x43, 0xB0)                 // channel 2, lo/hi byte, mode 0
+	const count = pitHz * ms / 1000
+	outb(0x42, uint8(count&0xFF))
+	outb(0x42, uint8(count>>8))
+	t0 := rdtsc()
+	for inb(0x61)&0x20 == 0 {
+	}
+	t1 := rdtsc()
+	tscHz = (t1 - t0) * 1000 / ms
+	if tscHz == 0 {
+		tscHz = 1e9
+	}
+	hi, lo := bits.Mul64(1e9, 1<<32)
+	tscMult, _ = bits.Div64(hi, lo, tscHz)
+	wall := rtcNow()
+	tsc0 = rdtsc()
+	wall0 = wall
+}
+
+func nanotime() int64 { return tscToNs(rdtsc() - tsc0) }
+
+func walltime() int64 { return wall0 + nanotime() }
+
+func cmos(reg uint8) uint8 {
+	outb(0x70, reg)
+	return inb(0x71)
+}
+
+func bcd(v uint8) int64 { return int64(v>>4)*10 + int64(v&15) }
+
+// rtcNow reads the CMOS clock (MC146818) as Unix nanoseconds.
+func rtcNow() int64 {
+	var a, b [7]uint8
+	read := func(r *[7]uint8) {
+		for cmos(0x0A)&0x80 != 0 { // update in progress
+		}
+		r[0], r[1], r[2], r[3], r[4], r[5], r[6] = cmos(0), cmos(2), cmos(4), cmos(7), cmos(8), cmos(9), cmos(0x32)
+	}
+	read(&a)
+	for {
+		read(&b)
+		if a == b {
+			break
+		}
+		a = b
+	}
+	statusB := cmos(0x0B)
+	conv := func(v uint8) int64 {
+		if statusB&4 != 0 {
+			return int64(v)
+		}
+		return bcd(v)
+	}
+	sec, min, day, mon, year, cent := conv(a[0]), conv(a[1]), conv(a[3]), conv(a[4]), conv(a[5]), conv(a[6])
+	hour := conv(a[2] & 0x7F)
+	if statusB&2 == 0 && a[2]&0x80 != 0 {
+		hour = (hour + 12) % 24
+	}
+	if cent < 19 || cent > 30 {
+		cent = 20
+	}
+	y := cent*100 + year
+	return (daysFromCivil(y, mon, day)*86400 + hour*3600 + min*60 + sec) * 1e9
+}
+
+// daysFromCivil returns the days since 1970-01-01 of a proleptic
+// Gregorian date.
+func daysFromCivil(y, m, d int64) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 && y%400 != 0 {
+		era--
+	}
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
+}
