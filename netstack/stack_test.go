@@ -1,0 +1,249 @@
+package netstack
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/anykernel/anykernel/hal"
+)
+
+var (
+	addrA4 = netip.MustParsePrefix("10.0.0.1/24")
+	addrB4 = netip.MustParsePrefix("10.0.0.2/24")
+	addrA6 = netip.MustParsePrefix("fd00::1/64")
+	addrB6 = netip.MustParsePrefix("fd00::2/64")
+)
+
+// checkGoroutines fails t if, after cleanup, more goroutines run than
+// before the test started. It waits a while for stragglers to exit.
+func checkGoroutines(t *testing.T) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := runtime.NumGoroutine(); n > before {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			t.Errorf("goroutine leak: %d before, %d after\n%s", before, n, buf)
+		}
+	})
+}
+
+// newStackPair connects two stacks over a NIC pair made by mk.
+func newStackPair(t *testing.T, a, b hal.NIC, opts Options) (*Stack, *Stack) {
+	t.Helper()
+	sa, err := New(opts)
+	require.NoError(t, err)
+	sb, err := New(opts)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		assert.NoError(t, sa.Close())
+		assert.NoError(t, sb.Close())
+	})
+	_, err = sa.AddNIC(a, NICConfig{Name: "eth0", Addresses: []netip.Prefix{addrA4, addrA6}})
+	require.NoError(t, err)
+	_, err = sb.AddNIC(b, NICConfig{Name: "eth0", Addresses: []netip.Prefix{addrB4, addrB6}})
+	require.NoError(t, err)
+	return sa, sb
+}
+
+func testPair(t *testing.T) (*Stack, *Stack) {
+	a, b := newTestPair(1500)
+	return newStackPair(t, a, b, Options{})
+}
+
+func TestTCPEcho(t *testing.T) {
+	checkGoroutines(t)
+	sa, sb := testPair(t)
+	tests := []struct {
+		name, network, listen, dial string
+	}{
+		{"ipv4", "tcp4", "10.0.0.2:0", "10.0.0.2"},
+		{"ipv6", "tcp6", "[fd00::2]:0", "fd00::2"},
+		{"dual-stack listener, ipv4 client", "tcp", ":0", "10.0.0.2"},
+		{"dual-stack listener, ipv6 client", "tcp", ":0", "fd00::2"},
+		{"loopback", "tcp", "127.0.0.1:0", "127.0.0.1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			server, client := sb, sa
+			if tc.name == "loopback" {
+				client = sb
+			}
+			ln, err := server.Listen(tc.network, tc.listen)
+			require.NoError(t, err)
+			defer ln.Close()
+			port := ln.Addr().(*net.TCPAddr).Port
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+			c, err := client.Dial(tc.network, net.JoinHostPort(tc.dial, itoa(port)))
+			require.NoError(t, err)
+			defer c.Close()
+			msg := make([]byte, 300_000)
+			_, _ = rand.Read(msg)
+			go func() {
+				_, _ = c.Write(msg)
+				_ = c.(*TCPConn).CloseWrite()
+			}()
+			got, err := io.ReadAll(c)
+			require.NoError(t, err)
+			require.True(t, bytes.Equal(msg, got), "echoed bytes differ")
+			assert.Equal(t, tc.dial, c.RemoteAddr().(*net.TCPAddr).IP.String())
+		})
+	}
+}
+
+func itoa(n int) string { return netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(n)).String()[8:] }
+
+func TestPing(t *testing.T) {
+	checkGoroutines(t)
+	sa, _ := testPair(t)
+	for _, dst := range []string{"10.0.0.2", "fd00::2", "127.0.0.1"} {
+		t.Run(dst, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := sa.Ping(ctx, netip.MustParseAddr(dst), 7, []byte("hello"))
+			require.NoError(t, err)
+		})
+	}
+}
+
+func TestErrors(t *testing.T) {
+	checkGoroutines(t)
+	sa, sb := testPair(t)
+	ln, err := sb.Listen("tcp", ":8080")
+	require.NoError(t, err)
+	defer ln.Close()
+
+	tests := []struct {
+		name string
+		op   func() error
+		want error
+	}{
+		{"refused", func() error {
+			_, err := sa.Dial("tcp", "10.0.0.2:9")
+			return err
+		}, syscall.ECONNREFUSED},
+		{"address in use", func() error {
+			l, err := sb.Listen("tcp", ":8080")
+			if err == nil {
+				l.Close()
+			}
+			return err
+		}, syscall.EADDRINUSE},
+		{"dial timeout", func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			_, err := sa.DialContext(ctx, "tcp", "10.0.0.99:80")
+			return err
+		}, os.ErrDeadlineExceeded},
+		{"no route", func() error {
+			_, err := sa.Dial("tcp", "192.0.2.1:80")
+			return err
+		}, syscall.ENETUNREACH},
+		{"unknown network", func() error {
+			_, err := sa.Dial("sctp", "10.0.0.2:80")
+			return err
+		}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.op()
+			require.Error(t, err)
+			var oe *net.OpError
+			require.ErrorAs(t, err, &oe)
+			if tc.want != nil {
+				assert.ErrorIs(t, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestReset(t *testing.T) {
+	checkGoroutines(t)
+	sa, sb := testPair(t)
+	ln, err := sb.Listen("tcp", ":80")
+	require.NoError(t, err)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	c, err := sa.Dial("tcp", "10.0.0.2:80")
+	require.NoError(t, err)
+	defer c.Close()
+	s := <-accepted
+	// Unread data at close makes the peer send RST (RFC 9293 §3.6.1).
+	_, err = c.Write([]byte("unread"))
+	require.NoError(t, err)
+	time.Sleep(50 * time.Millisecond)
+	require.NoError(t, s.Close())
+	_, err = c.Read(make([]byte, 10))
+	require.Error(t, err)
+	assert.ErrorIs(t, err, syscall.ECONNRESET)
+}
+
+func TestCloseUnblocks(t *testing.T) {
+	checkGoroutines(t)
+	sa, sb := testPair(t)
+	ln, err := sb.Listen("tcp", ":80")
+	require.NoError(t, err)
+	acceptErr := make(chan error, 1)
+	go func() {
+		_, err := ln.Accept()
+		acceptErr <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	require.NoError(t, ln.Close())
+	err = <-acceptErr
+	assert.ErrorIs(t, err, net.ErrClosed)
+	_, err = sa.Dial("tcp", "10.0.0.2:80")
+	assert.ErrorIs(t, err, syscall.ECONNREFUSED)
+}
+
+func TestStackCloseReleasesNIC(t *testing.T) {
+	checkGoroutines(t)
+	a, b := newTestPair(1500)
+	st, err := New(Options{})
+	require.NoError(t, err)
+	_, err = st.AddNIC(a, NICConfig{Addresses: []netip.Prefix{addrA4}})
+	require.NoError(t, err)
+	require.NoError(t, st.Close())
+	require.NoError(t, st.Close())
+	assert.ErrorIs(t, a.WriteFrame(make([]byte, 60)), hal.ErrClosed)
+	_, err = st.AddNIC(b, NICConfig{})
+	assert.ErrorIs(t, err, hal.ErrClosed)
+	b.Close()
+}
+
+func TestUnreachableSurfacesAsError(t *testing.T) {
+	sa, _ := testPair(t)
+	_, err := sa.ListenPacket("udp", "10.0.0.99:53")
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, syscall.EADDRNOTAVAIL), "got %v", err)
+}
