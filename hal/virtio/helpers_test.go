@@ -7,6 +7,7 @@ import (
 
 	"github.com/anykernel/anykernel/hal/virtio/mmio"
 	"github.com/anykernel/anykernel/hal/virtio/model"
+	"github.com/anykernel/anykernel/hal/virtio/pci"
 )
 
 // newMMIO models backend b behind a virtio-mmio window and returns the
@@ -17,6 +18,19 @@ func newMMIO(t testing.TB, b model.Backend, o model.Options) (*mmio.Transport, *
 	dev := model.NewDevice(mem, b, o)
 	win := dev.MMIO()
 	tr, err := mmio.New(win, mem, win.IRQ(), mmio.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = dev.Close() })
+	return tr, dev
+}
+
+// newPCI models backend b as a virtio-pci function and returns the
+// driver-side transport and the device.
+func newPCI(t testing.TB, b model.Backend, o model.Options, po model.PCIOptions) (*pci.Transport, *model.Device) {
+	t.Helper()
+	mem := model.NewMemory()
+	dev := model.NewDevice(mem, b, o)
+	fn := dev.PCI(po)
+	tr, err := pci.New(fn.Config(), fn.BAR, mem, pci.Options{MSIX: fn.MSIX(), INTx: fn.INTx()})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = dev.Close() })
 	return tr, dev
