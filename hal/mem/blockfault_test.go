@@ -285,3 +285,28 @@ func TestFaultyBlockZeroLength(t *testing.T) {
 	assert.NoError(t, f.Discard(8*512, 0))
 	assert.Zero(t, f.Stats())
 }
+
+// TestFaultyBlockLatencyManualClock checks that with a manual clock an
+// operation completes only once the clock has advanced by the latency.
+func TestFaultyBlockLatencyManualClock(t *testing.T) {
+	clk := NewClock(time.Unix(0, 0))
+	inner := newTestBlock(t, 8)
+	f := NewFaultyBlock(inner, BlockFaults{Latency: 10 * time.Millisecond, Clock: clk})
+	data := blockTestPattern(4, 512)
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.WriteAt(data, 0)
+		done <- err
+	}()
+	require.NoError(t, clk.WaitForTimers(t.Context(), 1))
+	clk.Advance(9 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("write completed before its latency elapsed: %v", err)
+	default:
+	}
+	assert.Zero(t, inner.Stats().Writes, "the write waits before reaching the device")
+	clk.Advance(time.Millisecond)
+	require.NoError(t, <-done)
+	assert.Equal(t, data, inner.Image()[:512])
+}
