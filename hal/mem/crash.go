@@ -75,7 +75,9 @@ const (
 //     part the device reported written), or nothing if that is zero.
 //   - CrashFUAWrite: a WriteAtFUA, recorded the same way; it is durable the
 //     moment it is recorded. When the inner device has no FUA writes the
-//     recorder issues WriteAt then Sync on it.
+//     recorder issues WriteAt then Sync on it, but still logs only the FUA
+//     write: the FUA contract does not make earlier writes durable, so
+//     crash images do not assume it either.
 //   - CrashDiscard: a Discard, modelled as a write of zeros (which the
 //     hal.Discarder contract allows: a discarded range reads old or zero).
 //   - CrashSync: a Sync that returned nil. It covers every operation
