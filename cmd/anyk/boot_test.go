@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -111,4 +113,52 @@ func TestBootSummary(t *testing.T) {
 	assert.Contains(t, r.console, "exit_group=1")
 	assert.Contains(t, r.console, "boot entry->main ")
 	assert.True(t, strings.Contains(r.console, "frames in use "), "summary shows frames")
+}
+
+func TestBootStress(t *testing.T) {
+	img := image(t, "examples/stress")
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     string
+	}{
+		{"goroutines and channels", []string{"goroutines"}, 0, "PASS goroutines\n"},
+		{"timers and sleep", []string{"timers"}, 0, "PASS timers\n"},
+		{"gc under churn", []string{"gc"}, 0, "PASS gc\n"},
+		{"tight loop preempted", []string{"preempt"}, 0, "PASS preempt\n"},
+		{"nil dereference recovered", []string{"nilderef"}, 0, "PASS nilderef\n"},
+		{"os.Exit status", []string{"exit", "3"}, 3, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := bootImage(t, runOptions{Image: img, Args: tc.args})
+			require.NoError(t, r.err)
+			assert.Equal(t, tc.wantCode, r.code)
+			assert.Equal(t, tc.want, r.console)
+		})
+	}
+}
+
+func TestBootStressSHA256(t *testing.T) {
+	img := image(t, "examples/stress")
+	text := "the quick brown fox, 100% unikernel"
+	r := bootImage(t, runOptions{Image: img, Args: []string{"sha256", text}})
+	require.NoError(t, r.err)
+	require.Equal(t, 0, r.code)
+	sum := sha256.Sum256([]byte(text))
+	assert.Equal(t, "sha256 "+hex.EncodeToString(sum[:])+"\n", r.console)
+}
+
+func TestBootStressWallClock(t *testing.T) {
+	img := image(t, "examples/stress")
+	r := bootImage(t, runOptions{Image: img, Args: []string{"clock"}})
+	now := time.Now()
+	require.NoError(t, r.err)
+	require.Equal(t, 0, r.code)
+	var ns int64
+	_, err := fmt.Sscanf(r.console, "clock %d\n", &ns)
+	require.NoError(t, err)
+	guest := time.Unix(0, ns)
+	assert.WithinDuration(t, now, guest, 5*time.Second, "guest wall clock %v, host %v", guest, now)
 }
