@@ -56,7 +56,9 @@ type BlockDevice interface {
 // its old contents or zeros; callers must not rely on either.
 type Discarder interface {
 	BlockDevice
-	// Discard follows ReadAt's rules for alignment and range.
+	// Discard follows ReadAt's rules for alignment and range. A decorator
+	// whose inner device cannot discard returns an error wrapping
+	// errors.ErrUnsupported: callers must expect it.
 	Discard(off, length int64) error
 }
 
