@@ -488,7 +488,7 @@ func (b *Block) recoverIfBroken() error {
 		}
 		b.slots <- s
 	}
-	if err := b.q.reset(); err == nil {
+	if !errors.Is(b.q.broken(), ErrNeedsReset) && b.q.reset() == nil {
 		return nil
 	}
 	return b.d.reinit(b.d.features, nil)

@@ -1,6 +1,7 @@
 package virtio
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -241,7 +242,7 @@ func (d *device) recoverQueue(q *queue, refill func() error) error {
 	if err == nil || d.isClosed() {
 		return err
 	}
-	if q.reset() == nil {
+	if !errors.Is(err, ErrNeedsReset) && q.reset() == nil {
 		return nil
 	}
 	if rerr := d.reinit(d.features, refill); rerr != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/anykernel/anykernel/hal"
+	"github.com/anykernel/anykernel/hal/virtio/internal/ring"
 )
 
 // NetOptions configures a virtio-net driver. The zero value is the
@@ -240,6 +241,22 @@ func (n *Net) refillLocked() {
 	}
 }
 
+// maybeRefill gives spare receive buffers back to the device once the used
+// entries already published are consumed (or half the ring is spare).
+// Reposting a head while entries are pending would let a duplicate used
+// entry for it pass for the completion of the new chain.
+func (n *Net) maybeRefill() {
+	q := n.rx
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(n.rxSpare) < q.n/2 {
+		if idx, err := ring.Load16(q.used, ring.UsedIdxOff()); err == nil && idx != q.lastUsed {
+			return
+		}
+	}
+	n.refillLocked()
+}
+
 func (n *Net) kickRx() {
 	n.rx.mu.Lock()
 	kick := n.rx.kick()
@@ -456,11 +473,7 @@ func (n *Net) readFrame(p []byte, wait bool) (int, hal.NetHdr, error) {
 		}
 		return 0, hal.NetHdr{}, fmt.Errorf("virtio-net: read: %w", err)
 	}
-	defer func() {
-		n.rx.mu.Lock()
-		n.refillLocked()
-		n.rx.mu.Unlock()
-	}()
+	defer n.maybeRefill()
 	buf := n.rxBufs[n.rxOf[head]]
 	n.recycle(head)
 	if ln < VirtioNetHdrLen {

@@ -442,3 +442,12 @@ func (d *Device) Close() error {
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf("model: "+format, args...) }
+
+// RequestReset sets DEVICE_NEEDS_RESET and raises a configuration
+// interrupt, as a device that hit an internal error does (§2.1.2).
+func (d *Device) RequestReset() {
+	d.mu.Lock()
+	d.status |= virtio.VIRTIO_CONFIG_S_DEVICE_NEEDS_RESET
+	d.mu.Unlock()
+	d.raiseConfig()
+}

@@ -8,8 +8,9 @@ import (
 // RNGOptions configures a modelled virtio-rng. The zero value fills every
 // buffer completely.
 type RNGOptions struct {
-	// MaxFill, if non-zero, caps the bytes returned per request (a device
-	// that returns less than asked, as the specification allows).
+	// MaxFill, if positive, caps the bytes returned per request (a device
+	// that returns less than asked, as the specification allows); a
+	// negative value returns nothing at all.
 	MaxFill int
 }
 
@@ -52,8 +53,8 @@ func (g *RNG) Start(r *Run) {
 				}
 				r.Delay()
 				want := c.WriteLen
-				if g.o.MaxFill > 0 {
-					want = min(want, g.o.MaxFill)
+				if g.o.MaxFill != 0 {
+					want = max(0, min(want, g.o.MaxFill))
 				}
 				written := 0
 				for written < want {

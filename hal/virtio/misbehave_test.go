@@ -1,0 +1,265 @@
+package virtio_test
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/anykernel/anykernel/hal"
+	"github.com/anykernel/anykernel/hal/mem"
+	"github.com/anykernel/anykernel/hal/virtio"
+	"github.com/anykernel/anykernel/hal/virtio/model"
+)
+
+// shortTimeout is the driver timeout in the stall tests: the device never
+// answers, so the test waits for exactly this long.
+const shortTimeout = 200 * time.Millisecond
+
+// TestBlockMisbehavingDevice runs requests against a device committing
+// one fault. Each fault must surface as the expected error (or none, for
+// faults a careful driver shrugs off), never a panic or a hang, and once
+// the device behaves again the driver must recover: its next requests
+// succeed and the data is intact.
+func TestBlockMisbehavingDevice(t *testing.T) {
+	cases := []struct {
+		name    string
+		faults  model.Faults
+		wantErr error // nil: every request succeeds despite the fault
+	}{
+		{name: "used-length-beyond-buffer", faults: model.Faults{UsedLenExtra: 4096}, wantErr: virtio.ErrDevice},
+		{name: "used-id-out-of-range", faults: model.Faults{BadUsedID: true}, wantErr: virtio.ErrDevice},
+		{name: "duplicate-used-entries", faults: model.Faults{DuplicateUsed: true}, wantErr: virtio.ErrDevice},
+		{name: "used-index-jumps", faults: model.Faults{UsedIdxJump: 9}, wantErr: virtio.ErrDevice},
+		{name: "stalled", faults: model.Faults{Stall: true}, wantErr: hal.ErrTimeout},
+		{name: "stalls-after-3", faults: model.Faults{StallAfter: 3}, wantErr: hal.ErrTimeout},
+		{name: "descriptor-loops-written-by-device", faults: model.Faults{CorruptDescriptors: true}},
+		{name: "slow", faults: model.Faults{Delay: 5 * time.Millisecond}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b, dev, disk := newBlock(t, 1<<20, mem.BlockOptions{}, model.BlockOptions{}, model.Options{},
+				virtio.BlockOptions{Timeout: shortTimeout})
+			defer b.Close()
+			want := bytes.Repeat([]byte("virtio!\n"), 512)
+			_, err := disk.WriteAt(want, 0)
+			require.NoError(t, err)
+			_, err = disk.WriteAt(want, 4096)
+			require.NoError(t, err)
+
+			dev.SetFaults(tc.faults)
+			var firstErr error
+			got := make([]byte, len(want))
+			for i := range 6 {
+				_, err := b.ReadAt(got, int64(i%2)*4096)
+				if err != nil {
+					firstErr = err
+					break
+				}
+				require.Equal(t, want, got)
+			}
+			if tc.wantErr == nil {
+				require.NoError(t, firstErr)
+			} else {
+				require.ErrorIs(t, firstErr, tc.wantErr)
+			}
+
+			dev.SetFaults(model.Faults{})
+			for i := range 4 {
+				clear(got)
+				_, err := b.ReadAt(got, 0)
+				require.NoError(t, err, "request %d after the device recovered", i)
+				require.Equal(t, want, got)
+				_, err = b.WriteAt(want[:512], 8192)
+				require.NoError(t, err)
+			}
+			require.NoError(t, b.Sync())
+		})
+	}
+}
+
+func TestBlockNeedsReset(t *testing.T) {
+	b, dev, _ := newBlock(t, 1<<20, mem.BlockOptions{}, model.BlockOptions{}, model.Options{},
+		virtio.BlockOptions{Timeout: 10 * time.Second})
+	defer b.Close()
+	dev.SetFaults(model.Faults{Stall: true})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := b.ReadAt(make([]byte, 512), 0)
+		errc <- err
+	}()
+	// The stalled request is in flight; the device now asks for a reset.
+	require.Eventually(t, func() bool { return len(errc) == 0 }, time.Second, time.Millisecond)
+	time.Sleep(10 * time.Millisecond)
+	dev.RequestReset()
+	require.ErrorIs(t, <-errc, virtio.ErrNeedsReset)
+	dev.SetFaults(model.Faults{})
+	_, err := b.ReadAt(make([]byte, 512), 0)
+	require.NoError(t, err)
+	require.Zero(t, dev.Status()&virtio.VIRTIO_CONFIG_S_DEVICE_NEEDS_RESET, "the driver reset the device")
+}
+
+// TestBlockInitialisation covers devices the driver must refuse or open
+// with restrictions.
+func TestBlockInitialisation(t *testing.T) {
+	cases := []struct {
+		name     string
+		mo       model.BlockOptions
+		o        model.Options
+		do       virtio.BlockOptions
+		wantErr  error
+		readOnly bool
+	}{
+		{name: "no-version-1", o: model.Options{HideFeatures: virtio.Bit(virtio.VIRTIO_F_VERSION_1)}, wantErr: errors.ErrUnsupported},
+		{name: "refuses-features", o: model.Options{Faults: model.Faults{RefuseFeatures: true}}, wantErr: virtio.ErrDevice},
+		{name: "config-never-settles", o: model.Options{Faults: model.Faults{UnsettledConfig: true}}, wantErr: virtio.ErrDevice},
+		{name: "no-flush-writable", mo: model.BlockOptions{NoFlush: true}, wantErr: errors.ErrUnsupported},
+		{name: "no-flush-read-only", mo: model.BlockOptions{NoFlush: true}, do: virtio.BlockOptions{ReadOnly: true}, readOnly: true},
+		{name: "device-read-only", mo: model.BlockOptions{ReadOnly: true}, readOnly: true},
+		{name: "without-indirect-and-event-idx", o: model.Options{HideFeatures: virtio.Bit(virtio.VIRTIO_F_INDIRECT_DESC) | virtio.Bit(virtio.VIRTIO_F_EVENT_IDX)}},
+		{name: "queue-too-small", o: model.Options{QueueSize: 1}, wantErr: virtio.ErrDevice},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			disk, err := mem.NewBlock(64<<10, mem.BlockOptions{})
+			require.NoError(t, err)
+			tr, dev := newMMIO(t, model.NewBlock(disk, tc.mo), tc.o)
+			b, err := virtio.NewBlock(tr, tc.do)
+			if tc.wantErr != nil {
+				require.ErrorIs(t, err, tc.wantErr)
+				require.NotZero(t, dev.Status()&virtio.VIRTIO_CONFIG_S_FAILED, "device left FAILED")
+				return
+			}
+			require.NoError(t, err)
+			defer b.Close()
+			require.Equal(t, tc.readOnly, b.ReadOnly())
+			buf := make([]byte, 4096)
+			_, err = b.WriteAt(buf, 0)
+			if tc.readOnly {
+				require.ErrorIs(t, err, hal.ErrReadOnly)
+			} else {
+				require.NoError(t, err)
+			}
+			_, err = b.ReadAt(buf, 0)
+			require.NoError(t, err)
+			require.NoError(t, b.Sync())
+		})
+	}
+}
+
+func TestNetMisbehavingDevice(t *testing.T) {
+	cases := []struct {
+		name    string
+		faults  model.Faults
+		wantErr error
+		write   bool // the fault shows on the transmit side
+	}{
+		{name: "rx-used-length-beyond-buffer", faults: model.Faults{Queues: 1 << virtio.VirtioNetRxQ, UsedLenExtra: 1 << 16}, wantErr: virtio.ErrDevice},
+		{name: "rx-used-id-out-of-range", faults: model.Faults{Queues: 1 << virtio.VirtioNetRxQ, BadUsedID: true}, wantErr: virtio.ErrDevice},
+		{name: "rx-duplicates", faults: model.Faults{Queues: 1 << virtio.VirtioNetRxQ, DuplicateUsed: true}, wantErr: virtio.ErrDevice},
+		{name: "tx-used-id-out-of-range", faults: model.Faults{Queues: 1 << virtio.VirtioNetTxQ, BadUsedID: true}, wantErr: virtio.ErrDevice, write: true},
+		{name: "tx-stalled", faults: model.Faults{Queues: 1 << virtio.VirtioNetTxQ, Stall: true}, wantErr: hal.ErrTimeout, write: true},
+		{name: "descriptor-loops-written-by-device", faults: model.Faults{CorruptDescriptors: true}},
+		{name: "slow", faults: model.Faults{Delay: time.Millisecond}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			x, y := mem.NewNICPair(mem.NICOptions{})
+			defer y.Close()
+			n, dev, _ := newNet(t, x, model.NetOptions{}, model.Options{}, virtio.NetOptions{Timeout: shortTimeout, TxQueueSize: 8})
+			defer n.Close()
+			frame := func(i int) []byte {
+				f := make([]byte, 100)
+				dst, src := y.MAC(), n.MAC()
+				copy(f, dst[:])
+				copy(f[6:], src[:])
+				f[12], f[13], f[14] = 0x88, 0xb5, byte(i)
+				return f
+			}
+			dev.SetFaults(tc.faults)
+			buf := make([]byte, 2048)
+			var firstErr error
+			for i := range 20 {
+				if tc.write {
+					if err := n.WriteFrame(frame(i)); err != nil {
+						firstErr = err
+						break
+					}
+					continue
+				}
+				require.NoError(t, y.WriteFrame(frame(i)))
+				k, err := n.ReadFrame(buf)
+				if err != nil {
+					firstErr = err
+					break
+				}
+				require.Equal(t, frame(i), buf[:k])
+			}
+			if tc.wantErr == nil {
+				require.NoError(t, firstErr)
+			} else {
+				require.ErrorIs(t, firstErr, tc.wantErr)
+			}
+			// Recovery: a well-behaved device again carries frames both ways.
+			dev.SetFaults(model.Faults{})
+			for i := range 3 {
+				require.NoError(t, n.WriteFrame(frame(100+i)))
+				for {
+					k, err := y.ReadFrame(buf)
+					require.NoError(t, err)
+					if k == 100 && buf[14] == byte(100+i) {
+						break
+					}
+				}
+			}
+			// Frames the faulty device may have left queued are drained
+			// first; then a fresh frame must arrive intact.
+			require.NoError(t, y.WriteFrame(frame(200)))
+			for {
+				k, err := n.ReadFrame(buf)
+				require.NoError(t, err)
+				if buf[14] == 200 {
+					require.Equal(t, frame(200), buf[:k])
+					break
+				}
+			}
+		})
+	}
+}
+
+func TestNetLinkChange(t *testing.T) {
+	x, y := mem.NewNICPair(mem.NICOptions{})
+	defer y.Close()
+	n, _, be := newNet(t, x, model.NetOptions{}, model.Options{}, virtio.NetOptions{})
+	defer n.Close()
+	require.True(t, n.LinkUp())
+	be.SetLink(false)
+	require.Eventually(t, func() bool { return !n.LinkUp() }, 10*time.Second, time.Millisecond)
+	be.SetLink(true)
+	require.Eventually(t, n.LinkUp, 10*time.Second, time.Millisecond)
+}
+
+func TestRNGMisbehavingDevice(t *testing.T) {
+	cases := []struct {
+		name    string
+		mo      model.RNGOptions
+		faults  model.Faults
+		wantErr error
+	}{
+		{name: "used-length-beyond-buffer", faults: model.Faults{UsedLenExtra: 1}, wantErr: virtio.ErrDevice},
+		{name: "stalled", faults: model.Faults{Stall: true}, wantErr: hal.ErrTimeout},
+		{name: "returns-nothing", mo: model.RNGOptions{MaxFill: -1}, wantErr: hal.ErrTimeout},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r, dev := newRNG(t, tc.mo, model.Options{}, virtio.RNGOptions{Timeout: shortTimeout})
+			dev.SetFaults(tc.faults)
+			p := make([]byte, 64)
+			n, err := r.Read(p)
+			require.ErrorIs(t, err, tc.wantErr)
+			require.Zero(t, n)
+		})
+	}
+}
