@@ -39,7 +39,9 @@ type SwitchStats struct {
 // an otherwise idle switch not to lose frames.
 //
 // Offload headers travel through the switch; each receiving port gets the
-// frame finished in software as far as its own Rx offloads require.
+// frame finished in software as far as its own Rx offloads require. Ports
+// may have different MTUs: a frame (or segment) longer than the receiving
+// port's MTU plus the Ethernet header is dropped for that port and counted.
 type Switch struct {
 	ageOut time.Duration
 	clock  hal.Clock
@@ -175,7 +177,23 @@ func (s *Switch) forward(from *NIC, hdr *hal.NetHdr, p []byte, plan *gsoPlan) er
 }
 
 func (s *Switch) deliver(from, to *NIC, hdr *hal.NetHdr, p []byte, plan *gsoPlan) {
-	if dropped, _ := to.rx.put(from, to.offloads(), hdr, p, plan, false); dropped {
+	rx := to.offloads()
+	size := len(p)
+	if plan != nil {
+		if nicRxTakesGSO(rx, hdr) {
+			size = 0 // a super-frame the port accepts whole
+		} else {
+			size = plan.maxSegLen()
+		}
+	}
+	if size > to.mtu+hal.EthernetHeaderLen {
+		// Ports may differ in MTU; like a real switch, drop what the
+		// receiving port cannot take.
+		to.rxDrops.Add(1)
+		s.drops.Add(1)
+		return
+	}
+	if dropped, _ := to.rx.put(from, rx, hdr, p, plan, false); dropped {
 		to.rxDrops.Add(1)
 		s.drops.Add(1)
 	}

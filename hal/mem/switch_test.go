@@ -100,6 +100,17 @@ func TestSwitchFullPortDrops(t *testing.T) {
 	assert.Equal(t, uint32(1), switchRead(t, slow))
 }
 
+func TestSwitchMTUMismatchDrops(t *testing.T) {
+	sw := NewSwitch(SwitchOptions{})
+	defer sw.Close()
+	jumbo, small := sw.NewPort(NICOptions{MTU: 9000}), sw.NewPort(NICOptions{MTU: 1500})
+	require.NoError(t, jumbo.WriteFrame(testFrame(hal.Broadcast, jumbo.MAC(), 1, 1514)))
+	require.NoError(t, jumbo.WriteFrame(testFrame(hal.Broadcast, jumbo.MAC(), 2, 1515)))
+	assert.Equal(t, 1, nicQueued(small))
+	assert.Equal(t, uint64(1), small.Stats().RxDrops)
+	assert.Equal(t, uint32(1), switchRead(t, small))
+}
+
 func TestSwitchAgeOut(t *testing.T) {
 	clk := NewClock(time.Unix(1e9, 0))
 	sw := NewSwitch(SwitchOptions{AgeOut: time.Minute, Clock: clk})
