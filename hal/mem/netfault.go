@@ -71,7 +71,8 @@ type FaultyNIC struct {
 	f     NICFaults
 	timed bool
 
-	closed atomic.Bool
+	closed  atomic.Bool
+	enabled atomic.Uint32 // hal.Offload granted by the inner NIC
 
 	mu      sync.Mutex // guards everything below and serialises untimed writes
 	rng     *rand.Rand
@@ -148,7 +149,11 @@ func (n *FaultyNIC) SetOffload(want hal.Offload) (hal.Offload, error) {
 	if n.off == nil {
 		return 0, nil
 	}
-	return n.off.SetOffload(want)
+	got, err := n.off.SetOffload(want)
+	if err == nil {
+		n.enabled.Store(uint32(got))
+	}
+	return got, err
 }
 
 // ReadFrameHdr implements [hal.OffloadNIC].
@@ -178,6 +183,11 @@ func (n *FaultyNIC) WriteFrameHdr(hdr *hal.NetHdr, p []byte) error {
 			return fmt.Errorf("mem: faulty nic: write with offload header: %w", errors.ErrUnsupported)
 		}
 		if err := h.Validate(len(p)); err != nil {
+			return fmt.Errorf("mem: faulty nic: write: %w", err)
+		}
+		// Checked here because a timed write reaches the inner NIC too
+		// late to report the error.
+		if err := nicCheckTx(hal.Offload(n.enabled.Load()), &h); err != nil {
 			return fmt.Errorf("mem: faulty nic: write: %w", err)
 		}
 		if h.GSOType != hal.GSONone {

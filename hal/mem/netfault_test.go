@@ -23,6 +23,15 @@ func TestFaultyNICConformanceNoFaults(t *testing.T) {
 	})
 }
 
+// With a delay every frame goes through the timed queue and the delivery
+// goroutine; order and content must survive.
+func TestFaultyNICConformanceDelayed(t *testing.T) {
+	haltest.TestNIC(t, func(t *testing.T) (hal.NIC, hal.NIC) {
+		a, b := NewNICPair(NICOptions{})
+		return NewFaultyNIC(a, NICFaults{Delay: time.Millisecond}), NewFaultyNIC(b, NICFaults{Bandwidth: 1 << 30})
+	})
+}
+
 // faultRun writes n frames through a FaultyNIC with faults f (no timing
 // faults) and returns the frames that arrived, in order.
 func faultRun(t *testing.T, f NICFaults, n int) ([][]byte, NICFaultStats) {

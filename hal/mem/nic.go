@@ -311,7 +311,15 @@ func (n *NIC) WriteFrameHdr(hdr *hal.NetHdr, p []byte) error {
 }
 
 func (n *NIC) checkTxAbility(hdr *hal.NetHdr) error {
-	have := n.offloads()
+	if err := nicCheckTx(n.offloads(), hdr); err != nil {
+		return fmt.Errorf("mem: nic %v: write: %w", n.mac, err)
+	}
+	return nil
+}
+
+// nicCheckTx checks that a device with the enabled offloads have may send a
+// frame with header hdr.
+func nicCheckTx(have hal.Offload, hdr *hal.NetHdr) error {
 	var need hal.Offload
 	if hdr.Flags&hal.NetHdrFNeedsCsum != 0 {
 		need |= hal.OffloadTxCsum
@@ -324,10 +332,10 @@ func (n *NIC) checkTxAbility(hdr *hal.NetHdr) error {
 	case hal.GSOUDPL4:
 		need |= hal.OffloadTxUSO
 	case hal.GSOUDP:
-		return fmt.Errorf("mem: nic %v: write: UDP fragmentation offload: %w", n.mac, errUnsupportedGSO)
+		return fmt.Errorf("UDP fragmentation offload: %w", errUnsupportedGSO)
 	}
 	if need&^have != 0 {
-		return fmt.Errorf("mem: nic %v: write: header needs %v, enabled %v: %w", n.mac, need&^have, have, errors.ErrUnsupported)
+		return fmt.Errorf("header needs %v, enabled %v: %w", need&^have, have, errors.ErrUnsupported)
 	}
 	return nil
 }
