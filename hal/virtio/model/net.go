@@ -187,6 +187,7 @@ func (n *Net) Start(r *Run) {
 func (n *Net) transmit(r *Run, q *VQ) {
 	var c Chain
 	buf := make([]byte, virtio.VirtioNetHdrLen+hal.MaxOffloadFrame)
+	hdr := new(hal.NetHdr) // one for the run: WriteFrameHdr takes a pointer
 	for {
 		for {
 			ok, err := q.Pop(&c)
@@ -196,12 +197,12 @@ func (n *Net) transmit(r *Run, q *VQ) {
 			r.Delay()
 			if c.ReadLen >= virtio.VirtioNetHdrLen && c.ReadLen <= len(buf) {
 				m := c.CopyFrom(0, buf[:c.ReadLen])
-				hdr, _ := hal.DecodeNetHdr(buf)
+				*hdr, _ = hal.DecodeNetHdr(buf)
 				frame := buf[virtio.VirtioNetHdrLen:m]
 				var err error
 				if n.off != nil {
-					err = n.off.WriteFrameHdr(&hdr, frame)
-				} else if hdr != (hal.NetHdr{}) {
+					err = n.off.WriteFrameHdr(hdr, frame)
+				} else if *hdr != (hal.NetHdr{}) {
 					err = errDropped
 				} else {
 					err = n.nic.WriteFrame(frame)
