@@ -337,13 +337,13 @@ func FuzzGSOSegment(f *testing.F) {
 		}
 		var payload []byte
 		// A guard band after the buffer catches writes out of bounds.
-		max := plan.maxSegLen()
-		buf := make([]byte, max+16)
+		limit := plan.maxSegLen()
+		buf := make([]byte, limit+16)
 		guard := make([]byte, 16)
 		for i := range plan.segs {
-			n := plan.segment(buf[:max], frame, i)
-			if n > max || !bytes.Equal(buf[max:], guard) {
-				t.Fatalf("segment %d: length %d, buffer %d, guard %x", i, n, max, buf[max:])
+			n := plan.segment(buf[:limit], frame, i)
+			if n > limit || !bytes.Equal(buf[limit:], guard) {
+				t.Fatalf("segment %d: length %d, buffer %d, guard %x", i, n, limit, buf[limit:])
 			}
 			payload = append(payload, buf[plan.hdrEnd:n]...)
 		}
