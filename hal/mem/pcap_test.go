@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -218,4 +219,39 @@ func FuzzReadPcap(f *testing.F) {
 		}
 		require.LessOrEqual(t, pcapFileHdrLen+total, max(len(data), pcapFileHdrLen))
 	})
+}
+
+func TestCaptureOffload(t *testing.T) {
+	a, b := NewNICPair(NICOptions{})
+	defer b.Close()
+	var file bytes.Buffer
+	c, err := NewCapture(a, &file, CaptureOptions{})
+	require.NoError(t, err)
+	defer c.Close()
+	assert.Equal(t, a.SupportedOffload(), c.SupportedOffload())
+	_, err = c.SetOffload(c.SupportedOffload())
+	require.NoError(t, err)
+	_, err = b.SetOffload(b.SupportedOffload())
+	require.NoError(t, err)
+
+	frame, _, l4, _ := testPacket{payload: testPayload(20000, 1)}.build()
+	hdr := hal.NetHdr{GSOType: hal.GSOTCPv4, GSOSize: 1448, Flags: hal.NetHdrFNeedsCsum, CsumStart: uint16(l4), CsumOffset: 16}
+	require.NoError(t, c.WriteFrameHdr(&hdr, frame))
+	require.NoError(t, b.WriteFrameHdr(&hdr, frame))
+	buf := make([]byte, hal.MaxOffloadFrame)
+	n, got, err := c.ReadFrameHdr(buf)
+	require.NoError(t, err)
+	assert.Equal(t, hdr, got)
+	assert.Equal(t, frame, buf[:n])
+
+	_, recs, err := ReadPcap(&file)
+	require.NoError(t, err)
+	require.Len(t, recs, 2, "super-frames recorded whole, both directions")
+	assert.Equal(t, frame, recs[0].Data)
+	assert.Equal(t, frame, recs[1].Data)
+
+	plain, err := NewCapture(faultPlainNIC{b}, io.Discard, CaptureOptions{})
+	require.NoError(t, err)
+	assert.Zero(t, plain.SupportedOffload())
+	assert.ErrorIs(t, plain.WriteFrameHdr(&hdr, frame), errors.ErrUnsupported)
 }
