@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/anykernel/anykernel/hal"
+	"github.com/anykernel/anykernel/hal/mem"
 )
 
 var (
@@ -46,7 +47,7 @@ func checkGoroutines(t *testing.T) {
 }
 
 // newStackPair connects two stacks over a NIC pair made by mk.
-func newStackPair(t *testing.T, a, b hal.NIC, opts Options) (*Stack, *Stack) {
+func newStackPair(t *testing.T, a, b hal.NIC, opts Options, cfg NICConfig) (*Stack, *Stack) {
 	t.Helper()
 	sa, err := New(opts)
 	require.NoError(t, err)
@@ -56,21 +57,53 @@ func newStackPair(t *testing.T, a, b hal.NIC, opts Options) (*Stack, *Stack) {
 		assert.NoError(t, sa.Close())
 		assert.NoError(t, sb.Close())
 	})
-	_, err = sa.AddNIC(a, NICConfig{Name: "eth0", Addresses: []netip.Prefix{addrA4, addrA6}})
+	ca, cb := cfg, cfg
+	ca.Name, ca.Addresses = "eth0", []netip.Prefix{addrA4, addrA6}
+	cb.Name, cb.Addresses = "eth0", []netip.Prefix{addrB4, addrB6}
+	_, err = sa.AddNIC(a, ca)
 	require.NoError(t, err)
-	_, err = sb.AddNIC(b, NICConfig{Name: "eth0", Addresses: []netip.Prefix{addrB4, addrB6}})
+	_, err = sb.AddNIC(b, cb)
 	require.NoError(t, err)
 	return sa, sb
 }
 
+// testPair connects two stacks over an in-memory NIC pair with offload.
 func testPair(t *testing.T) (*Stack, *Stack) {
-	a, b := newTestPair(1500)
-	return newStackPair(t, a, b, Options{})
+	a, b := mem.NewNICPair(mem.NICOptions{})
+	return newStackPair(t, a, b, Options{}, NICConfig{})
 }
 
 func TestTCPEcho(t *testing.T) {
-	checkGoroutines(t)
-	sa, sb := testPair(t)
+	modes := []struct {
+		name string
+		cfg  NICConfig
+		mtu  int
+	}{
+		{"offload", NICConfig{}, 1500},
+		{"plain", NICConfig{DisableOffload: true}, 1500},
+		{"plain jumbo", NICConfig{DisableOffload: true}, 9000},
+		{"offload minimum IPv6 mtu", NICConfig{}, 1280},
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			checkGoroutines(t)
+			a, b := mem.NewNICPair(mem.NICOptions{MTU: m.mtu})
+			sa, sb := newStackPair(t, a, b, Options{}, m.cfg)
+			testTCPEcho(t, sa, sb)
+			st, err := sa.NICStats(LoopbackNIC + 1)
+			require.NoError(t, err)
+			if m.cfg.DisableOffload {
+				assert.Zero(t, st.TxSuperFrames)
+				assert.Equal(t, hal.Offload(0), st.Offload)
+			} else {
+				assert.NotZero(t, st.TxSuperFrames, "offload on, yet no super-frames sent")
+			}
+			assert.Zero(t, st.RxDropped)
+		})
+	}
+}
+
+func testTCPEcho(t *testing.T, sa, sb *Stack) {
 	tests := []struct {
 		name, network, listen, dial string
 	}{
@@ -228,7 +261,7 @@ func TestCloseUnblocks(t *testing.T) {
 
 func TestStackCloseReleasesNIC(t *testing.T) {
 	checkGoroutines(t)
-	a, b := newTestPair(1500)
+	a, b := mem.NewNICPair(mem.NICOptions{})
 	st, err := New(Options{})
 	require.NoError(t, err)
 	_, err = st.AddNIC(a, NICConfig{Addresses: []netip.Prefix{addrA4}})

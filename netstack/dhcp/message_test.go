@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -391,4 +395,60 @@ func TestOptionValues(t *testing.T) {
 		assert.Equal(t, "BOOTREPLY", BOOTREPLY.String())
 		assert.Contains(t, sampleMessages(t)["ACK"].String(), "DHCPACK xid=0x3903f326")
 	})
+}
+
+// readSeed decodes one file of the fuzz corpus.
+func readSeed(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "fuzz", "FuzzParseMessage", name))
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	require.Len(t, lines, 2)
+	lit, ok := strings.CutPrefix(lines[1], "[]byte(")
+	require.True(t, ok)
+	s, err := strconv.Unquote(strings.TrimSuffix(lit, ")"))
+	require.NoError(t, err)
+	return []byte(s)
+}
+
+// TestDnsmasqCaptures parses replies captured from dnsmasq 2.90 by
+// TestDnsmasq (configured with a 2m lease on 10.77.0.0/24).
+func TestDnsmasqCaptures(t *testing.T) {
+	mac := "02:a7:00:00:00:42"
+	for _, tc := range []struct {
+		file string
+		typ  MessageType
+		nak  string
+	}{
+		{"dnsmasq-offer", DHCPOFFER, ""},
+		{"dnsmasq-ack", DHCPACK, ""},
+		{"dnsmasq-ack-renew", DHCPACK, ""},
+		{"dnsmasq-nak", DHCPNAK, "wrong network"},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			m, err := ParseMessage(readSeed(t, tc.file))
+			require.NoError(t, err)
+			assert.Equal(t, BOOTREPLY, m.Op)
+			assert.Equal(t, mac, m.HardwareAddr().String())
+			typ, err := m.Type()
+			require.NoError(t, err)
+			assert.Equal(t, tc.typ, typ)
+			sid, err := m.Options.ServerIdentifier()
+			require.NoError(t, err)
+			assert.Equal(t, netip.MustParseAddr("10.77.0.1"), sid)
+			if tc.typ == DHCPNAK {
+				text, err := m.Options.Message()
+				require.NoError(t, err)
+				assert.Equal(t, tc.nak, text)
+				return
+			}
+			l, err := leaseFromAck(m, 0)
+			require.NoError(t, err)
+			assert.Equal(t, 24, l.Addr.Bits())
+			assert.Equal(t, netip.MustParseAddr("10.77.0.1"), l.Router)
+			assert.Equal(t, "aktest.internal", l.Domain)
+			assert.Equal(t, 2*time.Minute, l.Lease)
+			assert.Equal(t, netip.MustParseAddr("10.77.0.255"), l.Broadcast)
+		})
+	}
 }
