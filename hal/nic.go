@@ -126,6 +126,11 @@ func MaxFrameLen(n NIC) int { return n.MTU() + EthernetHeaderLen }
 
 // BatchNIC is a NIC that can move several frames in one call, saving a
 // system call or a device notification per frame.
+//
+// Batched calls carry no NetHdr. On an OffloadNIC with Rx offloads enabled,
+// ReadFrames delivers only finished frames: the device completes partial
+// checksums and may drop super-frames it cannot deliver whole, so a stack
+// using Rx offload reads with ReadFrameHdr.
 type BatchNIC interface {
 	NIC
 

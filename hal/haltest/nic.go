@@ -24,8 +24,9 @@ const hangTimeout = 10 * time.Second
 
 // TestNIC checks the hal.NIC contract on a pair of NICs joined by a link:
 // frames written on a arrive at b and frames written on b arrive at a. The
-// link must not lose, reorder or alter the suite's frames. makePair is
-// called once per subtest; the suite closes the NICs it gets.
+// link must not lose, reorder or alter the suite's frames, and must buffer
+// at least 16 frames. Any MTU from hal.MinMTU up works. makePair is called
+// once per subtest; the suite closes the NICs it gets.
 func TestNIC(t *testing.T, makePair func(t *testing.T) (a, b hal.NIC)) {
 	t.Helper()
 	run := func(name string, f func(t *testing.T, a, b hal.NIC)) {
@@ -68,6 +69,11 @@ func frame(dst, src hal.MAC, tag uint32, size int) []byte {
 }
 
 func frameTag(f []byte) uint32 { return binary.BigEndian.Uint32(f[14:18]) }
+
+// fit clamps a frame length to what both ends of the link accept.
+func fit(a, b hal.NIC, size int) int {
+	return min(size, hal.MaxFrameLen(a), hal.MaxFrameLen(b))
+}
 
 type readResult struct {
 	frame []byte
@@ -213,7 +219,7 @@ func testNICWriterKeepsNoBuffer(t *testing.T, a, b hal.NIC) {
 	rb := startReader(b, hal.MaxFrameLen(b))
 	const n = 32
 	want := make([][]byte, n)
-	buf := make([]byte, 200)
+	buf := make([]byte, fit(a, b, 200))
 	for i := range n {
 		f := frame(b.MAC(), a.MAC(), uint32(i), len(buf))
 		want[i] = f
@@ -233,15 +239,16 @@ func testNICWriterKeepsNoBuffer(t *testing.T, a, b hal.NIC) {
 }
 
 func testNICShortBuffer(t *testing.T, a, b hal.NIC) {
-	big := frame(b.MAC(), a.MAC(), 1, 600)
-	small := frame(b.MAC(), a.MAC(), 2, 100)
+	bigLen := fit(a, b, 600)
+	big := frame(b.MAC(), a.MAC(), 1, bigLen)
+	small := frame(b.MAC(), a.MAC(), 2, min(100, bigLen-22))
 	if err := a.WriteFrame(big); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.WriteFrame(small); err != nil {
 		t.Fatal(err)
 	}
-	buf := make([]byte, 300)
+	buf := make([]byte, bigLen-1) // one byte short of the big frame
 	sawShort := false
 	deadline := time.Now().Add(hangTimeout)
 	for time.Now().Before(deadline) {
@@ -260,7 +267,7 @@ func testNICShortBuffer(t *testing.T, a, b hal.NIC) {
 			continue
 		}
 		if !sawShort {
-			t.Fatalf("600-byte frame into 300-byte buffer: got %d bytes and no io.ErrShortBuffer", n)
+			t.Fatalf("%d-byte frame into %d-byte buffer: got %d bytes and no io.ErrShortBuffer", bigLen, len(buf), n)
 		}
 		if !bytes.Equal(buf[:n], small) {
 			t.Fatalf("frame after the discarded one altered (tag %d, %d bytes)", frameTag(buf[:n]), n)
@@ -296,9 +303,10 @@ func readWithTimeout(t *testing.T, n hal.NIC, buf []byte) (int, error) {
 func testNICOrder(t *testing.T, a, b hal.NIC) {
 	rb := startReader(b, hal.MaxFrameLen(b))
 	const n = 500
+	size := func(i int) int { return fit(a, b, 60+i%500) }
 	go func() {
 		for i := range n {
-			if err := a.WriteFrame(frame(b.MAC(), a.MAC(), uint32(i), 60+i%500)); err != nil {
+			if err := a.WriteFrame(frame(b.MAC(), a.MAC(), uint32(i), size(i))); err != nil {
 				return
 			}
 		}
@@ -308,7 +316,7 @@ func testNICOrder(t *testing.T, a, b hal.NIC) {
 		if tag := frameTag(got); tag != uint32(i) {
 			t.Fatalf("frame %d arrived as number %d: frames from one writer must stay in order", tag, i)
 		}
-		if !bytes.Equal(got, frame(b.MAC(), a.MAC(), uint32(i), 60+i%500)) {
+		if !bytes.Equal(got, frame(b.MAC(), a.MAC(), uint32(i), size(i))) {
 			t.Fatalf("frame %d altered", i)
 		}
 	}
@@ -325,7 +333,7 @@ func testNICConcurrentWriters(t *testing.T, a, b hal.NIC) {
 			defer wg.Done()
 			for i := range per {
 				tag := uint32(w<<16 | i)
-				if err := a.WriteFrame(frame(b.MAC(), a.MAC(), tag, 64+w*100)); err != nil {
+				if err := a.WriteFrame(frame(b.MAC(), a.MAC(), tag, fit(a, b, 64+w*100))); err != nil {
 					errs <- fmt.Errorf("writer %d: %w", w, err)
 					return
 				}
@@ -346,7 +354,7 @@ func testNICConcurrentWriters(t *testing.T, a, b hal.NIC) {
 			t.Fatalf("writer %d: frame %d arrived before frame %d", w, i, next[w])
 		}
 		next[w]++
-		if !bytes.Equal(got, frame(b.MAC(), a.MAC(), tag, 64+w*100)) {
+		if !bytes.Equal(got, frame(b.MAC(), a.MAC(), tag, fit(a, b, 64+w*100))) {
 			t.Fatalf("frame %#x altered", tag)
 		}
 	}
@@ -366,7 +374,7 @@ func testNICBatch(t *testing.T, a, b hal.NIC) {
 	const n = 16
 	frames := make([][]byte, n)
 	for i := range frames {
-		frames[i] = frame(b.MAC(), a.MAC(), uint32(i), 60+i*50)
+		frames[i] = frame(b.MAC(), a.MAC(), uint32(i), fit(a, b, 60+i*50))
 	}
 	k, err := ba.WriteFrames(frames)
 	if err != nil || k != n {
@@ -442,7 +450,7 @@ func testNICOffload(t *testing.T, a, b hal.NIC) {
 			}
 		}
 	}
-	f := frame(b.MAC(), a.MAC(), 1, 200)
+	f := frame(b.MAC(), a.MAC(), 1, fit(a, b, 200))
 	if err := oa.WriteFrameHdr(&hal.NetHdr{}, f); err != nil {
 		t.Fatalf("WriteFrameHdr with zero header, offload off: %v", err)
 	}
