@@ -68,26 +68,25 @@ func benchFrames(b *testing.B, tx, rx hal.NIC, size int) {
 // is the driver's (and the model's) overhead.
 func BenchmarkNet(b *testing.B) {
 	for _, size := range []int{64, 1514} {
-		b.Run(fmt.Sprintf("bare-mem/%d", size), func(b *testing.B) {
-			x, y := mem.NewNICPair(mem.NICOptions{})
-			defer x.Close()
-			defer y.Close()
-			benchFrames(b, x, y, size)
-		})
-		b.Run(fmt.Sprintf("virtio-tx/%d", size), func(b *testing.B) {
-			x, y := mem.NewNICPair(mem.NICOptions{})
-			defer y.Close()
-			n, _, _ := newNet(b, x, model.NetOptions{}, model.Options{}, virtio.NetOptions{})
-			defer n.Close()
-			benchFrames(b, n, y, size)
-		})
-		b.Run(fmt.Sprintf("virtio-rx/%d", size), func(b *testing.B) {
-			x, y := mem.NewNICPair(mem.NICOptions{})
-			defer y.Close()
-			n, _, _ := newNet(b, x, model.NetOptions{}, model.Options{}, virtio.NetOptions{})
-			defer n.Close()
-			benchFrames(b, y, n, size)
-		})
+		for _, dir := range []string{"tx", "rx"} {
+			b.Run(fmt.Sprintf("%s-%d/ref-mem", dir, size), func(b *testing.B) {
+				x, y := mem.NewNICPair(mem.NICOptions{})
+				defer x.Close()
+				defer y.Close()
+				benchFrames(b, x, y, size)
+			})
+			b.Run(fmt.Sprintf("%s-%d/virtio", dir, size), func(b *testing.B) {
+				x, y := mem.NewNICPair(mem.NICOptions{})
+				defer y.Close()
+				n, _, _ := newNet(b, x, model.NetOptions{}, model.Options{}, virtio.NetOptions{})
+				defer n.Close()
+				if dir == "tx" {
+					benchFrames(b, n, y, size)
+				} else {
+					benchFrames(b, y, n, size)
+				}
+			})
+		}
 	}
 }
 
@@ -105,8 +104,8 @@ func BenchmarkBlock(b *testing.B) {
 		{"read-128k", 128 << 10, false},
 		{"write-128k", 128 << 10, true},
 	} {
-		for _, backend := range []string{"bare-mem", "virtio"} {
-			b.Run(backend+"/"+io.name, func(b *testing.B) {
+		for _, backend := range []string{"ref-mem", "virtio"} {
+			b.Run(io.name+"/"+backend, func(b *testing.B) {
 				var d hal.BlockDevice
 				if backend == "virtio" {
 					vb, _, _ := newBlock(b, diskSize, mem.BlockOptions{}, model.BlockOptions{}, model.Options{}, virtio.BlockOptions{})
