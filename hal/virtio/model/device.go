@@ -431,8 +431,22 @@ func (d *Device) notify(i int) {
 	}
 	d.mu.Unlock()
 	if vq != nil {
+		vq.stats.notifies.Add(1)
 		vq.Kick()
 	}
+}
+
+// QueueStats returns how many notifications the driver sent queue q and
+// how many used-buffer interrupts the device raised for it since the
+// driver last started the device.
+func (d *Device) QueueStats(q int) (notifies, interrupts uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if q < 0 || q >= len(d.queues) || d.queues[q].vq == nil {
+		return 0, 0
+	}
+	st := d.queues[q].vq.stats
+	return st.notifies.Load(), st.interrupts.Load()
 }
 
 // Close stops the device's run.

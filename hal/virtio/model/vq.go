@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/anykernel/anykernel/hal/virtio/internal/ring"
 )
@@ -45,7 +46,11 @@ type VQ struct {
 	stats   *queueStats
 }
 
-type queueStats struct{ completions int }
+type queueStats struct {
+	completions int
+	notifies    atomic.Uint64 // driver notifications
+	interrupts  atomic.Uint64 // used-buffer interrupts raised
+}
 
 // Chain is one descriptor chain popped from the available ring. Readable
 // are the buffers the driver filled, Writable those the device fills, in
@@ -318,6 +323,7 @@ func (q *VQ) Publish() {
 	cb := q.onUsed
 	q.mu.Unlock()
 	if notify && cb != nil {
+		q.stats.interrupts.Add(1)
 		cb(q.index)
 	}
 }
