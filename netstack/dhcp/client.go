@@ -232,7 +232,7 @@ func (c *Client) State() State {
 func (c *Client) Lease() (Lease, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.lease, c.hasLease
+	return c.lease.clone(), c.hasLease
 }
 
 func (c *Client) setState(s State) {
@@ -296,6 +296,12 @@ func (c *Client) drive(ctx context.Context, oneShot bool) (Lease, error) {
 		return Lease{}, ErrRunning
 	}
 	defer func() { <-c.sem }()
+	if err := ctx.Err(); err != nil {
+		if oneShot {
+			return Lease{}, fmt.Errorf("dhcp: acquire: %w", err)
+		}
+		return Lease{}, nil
+	}
 
 	clock := c.cfg.Clock
 	now := clock.Monotonic()
@@ -603,7 +609,7 @@ func (c *Client) bind(l Lease) {
 	c.naks = 0
 	c.log.Debug("dhcp: bound", "addr", l.Addr, "router", l.Router, "lease", l.Lease, "server", l.Server)
 	if c.cfg.OnLease != nil {
-		c.cfg.OnLease(l)
+		c.cfg.OnLease(l.clone())
 	}
 }
 
@@ -615,7 +621,7 @@ func (c *Client) dropLease() {
 	c.state = StateInit
 	c.mu.Unlock()
 	if had && c.cfg.OnExpire != nil {
-		c.cfg.OnExpire(l)
+		c.cfg.OnExpire(l.clone())
 	}
 }
 

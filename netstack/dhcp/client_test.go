@@ -695,6 +695,27 @@ func TestTransportFailure(t *testing.T) {
 	assert.Zero(t, h.net.receiving.Load())
 }
 
+func TestDoneContext(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.NoError(t, h.c.Run(ctx))
+	_, err := h.c.Acquire(ctx)
+	assert.ErrorIs(t, err, context.Canceled)
+	h.net.quiet()
+}
+
+func TestLeaseIsACopy(t *testing.T) {
+	h := newHarness(t, nil)
+	h.run()
+	h.handshake(nil)
+	l, ok := h.c.Lease()
+	require.True(t, ok)
+	l.DNS[0] = netip.MustParseAddr("6.6.6.6")
+	l2, _ := h.c.Lease()
+	assert.Equal(t, netip.MustParseAddr("10.0.2.3"), l2.DNS[0])
+}
+
 func TestConfigRequired(t *testing.T) {
 	c := NewClient(Config{})
 	_, err := c.Acquire(context.Background())
@@ -789,6 +810,13 @@ func TestLeaseFromAck(t *testing.T) {
 			l.Routes = []Route{{netip.MustParsePrefix("172.16.0.0/12"), netip.MustParseAddr("10.0.2.5")}, {netip.MustParsePrefix("0.0.0.0/0"), testServer}}
 			l.MTU = 9000
 			l.Broadcast = netip.MustParseAddr("10.0.2.255")
+		}, ""},
+		{"zero times ignored", func(m *Message) {
+			m.Options.SetRenewalTime(0)
+			m.Options.SetRebindingTime(0)
+		}, func(l *Lease) {
+			l.Addr = netip.MustParsePrefix("10.0.2.15/8")
+			l.T1, l.T2 = 30*time.Minute, 52*time.Minute+30*time.Second
 		}, ""},
 		{"no yiaddr", func(m *Message) { m.YIAddr = netip.IPv4Unspecified() }, nil, "unusable yiaddr"},
 		{"no server id", func(m *Message) { m.Options.Del(OptionServerIdentifier) }, nil, "Server Identifier"},

@@ -24,15 +24,8 @@ import (
 	"github.com/anykernel/anykernel/internal/testenv"
 )
 
-// udpTransport is a Transport over a kernel UDP socket bound to 0.0.0.0:68
-// on one device: only the carrier for the real-server test; the protocol
-// is the Client's.
-type udpTransport struct {
-	conn *net.UDPConn
-	mu   sync.Mutex // serializes Receive's deadline handling
-}
-
-// listenDHCPClient opens the socket on the calling thread's namespace.
+// listenDHCPClient opens the client's socket in the calling thread's
+// namespace.
 func listenDHCPClient(dev string) (*net.UDPConn, error) {
 	lc := net.ListenConfig{Control: func(network, address string, rc syscall.RawConn) error {
 		var serr error
@@ -51,29 +44,6 @@ func listenDHCPClient(dev string) (*net.UDPConn, error) {
 		return nil, err
 	}
 	return pc.(*net.UDPConn), nil
-}
-
-func (u *udpTransport) Send(ctx context.Context, pkt []byte, dst netip.AddrPort) error {
-	_, err := u.conn.WriteToUDPAddrPort(pkt, dst)
-	return err
-}
-
-func (u *udpTransport) Receive(ctx context.Context, buf []byte) (int, netip.AddrPort, error) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if err := u.conn.SetReadDeadline(time.Time{}); err != nil {
-		return 0, netip.AddrPort{}, err
-	}
-	stop := context.AfterFunc(ctx, func() { _ = u.conn.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
-	if ctx.Err() != nil {
-		return 0, netip.AddrPort{}, ctx.Err()
-	}
-	n, src, err := u.conn.ReadFromUDPAddrPort(buf)
-	if err != nil && ctx.Err() != nil {
-		return 0, netip.AddrPort{}, ctx.Err()
-	}
-	return n, src, err
 }
 
 // syncBuffer collects a process's output for inspection while it runs.
@@ -95,7 +65,10 @@ func (s *syncBuffer) String() string {
 }
 
 // TestDnsmasq runs the client against Debian's dnsmasq across a veth pair
-// between two network namespaces: acquire, renew at T1, release.
+// between two network namespaces: INIT-REBOOT refused, acquire, renew at
+// T1, release. The client's datagrams travel over a kernel UDP socket bound
+// to 0.0.0.0:68 on its end of the pair (SO_BINDTODEVICE, SO_BROADCAST);
+// that socket is only the carrier, the protocol is the Client's.
 func TestDnsmasq(t *testing.T) {
 	testenv.NeedRoot(t)
 	testenv.NeedCommand(t, "dnsmasq", "ip")
@@ -159,7 +132,7 @@ func TestDnsmasq(t *testing.T) {
 		MAC:       mac,
 		Hostname:  "akclient",
 		Clock:     clock,
-		Transport: &udpTransport{conn: conn},
+		Transport: NewConnTransport(conn),
 		Broadcast: true, // the kernel drops unicast to an address it lacks
 		// An address from elsewhere, as after a move to another network:
 		// dnsmasq refuses it and the client starts over with a DISCOVER.

@@ -6,9 +6,19 @@
 //
 // The package imports only the standard library and hal. It does not touch
 // the network itself: a [Client] sends and receives UDP payloads through a
-// [Transport], which a network stack implements over its own UDP sockets
-// (port 68, broadcast allowed). All timing comes from a [hal.Clock], so a
-// manual clock drives leases, renewals and retransmissions in tests.
+// [Transport], which a network stack implements over its own UDP sockets;
+// [NewConnTransport] makes one from any UDP socket with netip-style read and
+// write methods and read deadlines (a *net.UDPConn, or a netstack UDP
+// socket) that is bound to port 68 on the interface, with broadcast on.
+// All timing comes from a [hal.Clock], so a manual clock drives leases,
+// renewals and retransmissions in tests.
+//
+// A stack applies what the client learns in [Config].OnLease (address,
+// router, DNS servers) and withdraws it in [Config].OnExpire. Until it has
+// an address the stack must send from 0.0.0.0 and accept datagrams for
+// port 68 addressed to 255.255.255.255 (setting [Config].Broadcast makes
+// servers broadcast their replies, so nothing else is needed); once bound,
+// renewals are unicast from the leased address to the server.
 //
 // [ParseMessage] decodes untrusted bytes: malformed input yields an error
 // wrapping [ErrMalformed], never a panic.

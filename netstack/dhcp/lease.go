@@ -3,6 +3,7 @@ package dhcp
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -47,6 +48,13 @@ type Lease struct {
 	// Acquired is the clock's Monotonic time at which the client sent the
 	// request this lease answers; the lease runs from then (RFC 2131 §4.4.1).
 	Acquired time.Duration
+}
+
+// clone returns l with its own copies of the slices.
+func (l Lease) clone() Lease {
+	l.Routes = slices.Clone(l.Routes)
+	l.DNS = slices.Clone(l.DNS)
+	return l
 }
 
 // Expiry returns the Monotonic time at which the lease ends, [Infinite]
@@ -94,10 +102,11 @@ func leaseFromAck(m *Message, acquired time.Duration) (Lease, error) {
 	l.T1, l.T2 = defaultTimes(l.Lease)
 	t1, err1 := o.RenewalTime()
 	t2, err2 := o.RebindingTime()
-	if err2 == nil && t2 <= l.Lease {
+	// Zero times are ignored: they would make the client renew in a loop.
+	if err2 == nil && t2 > 0 && t2 <= l.Lease {
 		l.T2 = t2
 	}
-	if err1 == nil && t1 <= l.T2 {
+	if err1 == nil && t1 > 0 && t1 <= l.T2 {
 		l.T1 = t1
 	}
 	if l.T1 > l.T2 {
