@@ -34,8 +34,9 @@ func NewConnTransport(conn PacketConn) *ConnTransport {
 	return &ConnTransport{conn: conn}
 }
 
-// pastDeadline is a read deadline before any clock's present.
-var pastDeadline = time.Unix(1, 0)
+// pastDeadline is a read deadline before any clock's present, even that of
+// a simulated clock started at the zero time.
+var pastDeadline = time.Time{}.AddDate(-1, 0, 0)
 
 // Send writes pkt to dst.
 func (t *ConnTransport) Send(ctx context.Context, pkt []byte, dst netip.AddrPort) error {

@@ -79,3 +79,10 @@ func TestConnTransport(t *testing.T) {
 		assert.ErrorIs(t, err, net.ErrClosed)
 	})
 }
+
+func TestPastDeadline(t *testing.T) {
+	// It must read as passed on any clock, including a simulated one that
+	// starts at the zero time, and must not mean "no deadline".
+	assert.False(t, pastDeadline.IsZero())
+	assert.True(t, pastDeadline.Before(time.Time{}))
+}
