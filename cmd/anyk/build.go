@@ -80,7 +80,16 @@ func buildImage(ctx context.Context, pkg, out, tags string, stderr io.Writer) er
 	if err != nil {
 		return fmt.Errorf("build: %s: %w", pkg, err)
 	}
-	return os.WriteFile(out, img, 0o755)
+	if err := os.WriteFile(out, img, 0o755); err != nil {
+		return err
+	}
+	// Keep the kernel honest: reject images whose kernel code would call
+	// into the runtime from the trap handler.
+	if err := checkImage(ctx, out); err != nil {
+		os.Remove(out)
+		return fmt.Errorf("build: %s: %w", pkg, err)
+	}
+	return nil
 }
 
 // imageInfo describes a program's load layout.
