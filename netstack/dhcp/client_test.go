@@ -166,12 +166,13 @@ func newHarness(t *testing.T, edit func(*Config)) *harness {
 func (h *harness) run() {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
-	h.done = make(chan error, 1)
-	go func() { h.done <- h.c.Run(ctx) }()
+	done := make(chan error, 1)
+	h.done = done
+	go func() { done <- h.c.Run(ctx) }()
 	h.t.Cleanup(func() {
 		cancel()
 		select {
-		case err := <-h.done:
+		case err := <-done:
 			assert.NoError(h.t, err)
 		case <-time.After(hangGuard):
 			h.t.Error("Run did not return after cancel")
@@ -535,6 +536,23 @@ func TestRelease(t *testing.T) {
 	_, ok := h.c.Lease()
 	assert.False(t, ok)
 	assert.ErrorIs(t, h.c.Release(ctx), ErrNoLease)
+}
+
+func TestReleaseWhileAcquiring(t *testing.T) {
+	h := newHarness(t, nil)
+	h.run()
+	h.net.nextOf(DHCPDISCOVER)
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	assert.ErrorIs(t, h.c.Release(ctx), ErrNoLease)
+	assert.NoError(t, recv(t, h.done, "Run's return after Release"))
+	h.done <- nil
+	h.net.quiet()
+	assert.Empty(t, h.expired)
+
+	// A later Run starts over from INIT.
+	h.run()
+	h.handshake(nil)
 }
 
 func TestReleaseOnExit(t *testing.T) {
