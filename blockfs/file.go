@@ -232,11 +232,11 @@ func (f *FS) Create(name string) (*File, error) {
 func (f *FS) OpenFile(name string, flag int, perm fs.FileMode) (*File, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	fl, err := f.openFile(name, flag, perm)
+	fl, err := f.openFile(name, flag, perm, 0)
 	return fl, pathErr("open", name, err)
 }
 
-func (f *FS) openFile(name string, flag int, perm fs.FileMode) (*File, error) {
+func (f *FS) openFile(name string, flag int, perm fs.FileMode, depth int) (*File, error) {
 	if err := f.checkOpen(); err != nil {
 		return nil, err
 	}
@@ -255,7 +255,28 @@ func (f *FS) openFile(name string, flag int, perm fs.FileMode) (*File, error) {
 		if ino, _, lerr := f.lookup(parent, base); lerr != nil {
 			return nil, lerr
 		} else if ino != 0 {
-			return nil, fs.ErrNotExist
+			link, err := f.iget(ino)
+			if err != nil {
+				return nil, err
+			}
+			if !link.isLink() || flag&os.O_EXCL != 0 || depth > maxSymlinks {
+				if depth > maxSymlinks {
+					return nil, syscall.ELOOP
+				}
+				return nil, fs.ErrExist
+			}
+			target, err := f.readLink(link)
+			if err != nil {
+				return nil, err
+			}
+			next := path.Join(path.Dir(name), target)
+			if strings.HasPrefix(target, "/") {
+				next = path.Clean(strings.TrimLeft(target, "/"))
+			}
+			if !fs.ValidPath(next) || next == "." {
+				return nil, fs.ErrNotExist
+			}
+			return f.openFile(next, flag, perm, depth+1)
 		}
 		in, err = f.newInode(parent, S_IFREG|fileModeToExt(perm), false)
 		if err != nil {

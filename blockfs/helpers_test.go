@@ -95,7 +95,11 @@ func debugfs(t testing.TB, img []byte, cmd string) string {
 }
 
 // makeTree writes a small but varied tree into dir.
-func makeTree(t testing.TB, dir string) {
+func makeTree(t testing.TB, dir string) { makeTreeSized(t, dir, 300, 300*1024+17, 5<<20) }
+
+// makeTreeSized is makeTree with nfiles entries in many/, a big file of
+// bigSize bytes and a sparse file ending after sparseOff.
+func makeTreeSized(t testing.TB, dir string, nfiles, bigSize int, sparseOff int64) {
 	t.Helper()
 	w := func(p string, data []byte) {
 		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755))
@@ -103,13 +107,13 @@ func makeTree(t testing.TB, dir string) {
 	}
 	w("hello.txt", []byte("hello, world\n"))
 	w("empty", nil)
-	big := make([]byte, 300*1024+17)
+	big := make([]byte, bigSize)
 	for i := range big {
 		big[i] = byte(i*7 + i/1000)
 	}
 	w("dir/big.bin", big)
 	w("dir/sub/deep.txt", []byte(strings.Repeat("deep ", 100)))
-	for i := 0; i < 300; i++ {
+	for i := 0; i < nfiles; i++ {
 		w(fmt.Sprintf("many/file-%03d-%s", i, strings.Repeat("x", i%40)), []byte(fmt.Sprint(i)))
 	}
 	require.NoError(t, os.Symlink("hello.txt", filepath.Join(dir, "fastlink")))
@@ -118,7 +122,7 @@ func makeTree(t testing.TB, dir string) {
 	// A sparse file.
 	fh, err := os.Create(filepath.Join(dir, "sparse"))
 	require.NoError(t, err)
-	_, err = fh.WriteAt([]byte("end"), 5<<20)
+	_, err = fh.WriteAt([]byte("end"), sparseOff)
 	require.NoError(t, err)
 	require.NoError(t, fh.Close())
 }

@@ -378,8 +378,9 @@ func (f *FS) unlinkEntry(parent *inode, base string, in *inode) error {
 	return f.releaseInode(in)
 }
 
-// Rename moves oldname to newname, replacing newname if it exists (an
-// empty directory may be replaced only by a directory).
+// Rename moves oldname to newname with rename(2) semantics: an existing
+// newname is replaced (a directory only by a directory, and only if
+// empty); renaming a name onto a hard link of itself does nothing.
 func (f *FS) Rename(oldname, newname string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -428,25 +429,22 @@ func (f *FS) rename(oldname, newname string) error {
 	if dino == sino {
 		return nil
 	}
+	// The target must not be an ancestor of the source (the kernel says
+	// ENOTEMPTY), and a directory must not move beneath itself (EINVAL).
+	if dino != 0 {
+		isAnc, err := f.isAncestor(dino, op)
+		if err != nil {
+			return err
+		}
+		if isAnc {
+			return syscall.ENOTEMPTY
+		}
+	}
 	if src.isDir() {
-		// Refuse to move a directory beneath itself.
-		for cur := np; ; {
-			if cur.ino == src.ino {
-				return syscall.EINVAL
-			}
-			if cur.ino == EXT4_ROOT_INO {
-				break
-			}
-			up, _, err := f.lookup(cur, "..")
-			if err != nil {
-				return err
-			}
-			if up == 0 || up == cur.ino {
-				break
-			}
-			if cur, err = f.iget(up); err != nil {
-				return err
-			}
+		if isAnc, err := f.isAncestor(src.ino, np); err != nil {
+			return err
+		} else if isAnc {
+			return syscall.EINVAL
 		}
 	}
 	ft := modeToFT(src.mode())
@@ -519,12 +517,6 @@ func (f *FS) link(oldname, newname string) error {
 	if err != nil {
 		return err
 	}
-	if src.isDir() {
-		return syscall.EPERM
-	}
-	if src.links() >= 65000 {
-		return syscall.EMLINK
-	}
 	np, nb, err := f.walkParent(newname)
 	if err != nil {
 		return err
@@ -533,6 +525,12 @@ func (f *FS) link(oldname, newname string) error {
 		return err
 	} else if ino != 0 {
 		return fs.ErrExist
+	}
+	if src.isDir() {
+		return syscall.EPERM
+	}
+	if src.links() >= 65000 {
+		return syscall.EMLINK
 	}
 	if err := f.addEntry(np, nb, src.ino, modeToFT(src.mode())); err != nil {
 		return err
@@ -740,4 +738,28 @@ func (f *FS) Statfs() (Statfs, error) {
 	}
 	copy(st.UUID[:], f.sb[s_uuid:s_uuid+16])
 	return st, nil
+}
+
+// isAncestor reports whether inode anc is dir or one of its ancestors.
+func (f *FS) isAncestor(anc uint32, dir *inode) (bool, error) {
+	cur := dir
+	for depth := 0; depth < 1<<16; depth++ {
+		if cur.ino == anc {
+			return true, nil
+		}
+		if cur.ino == EXT4_ROOT_INO {
+			return false, nil
+		}
+		up, _, err := f.lookup(cur, "..")
+		if err != nil {
+			return false, err
+		}
+		if up == 0 || up == cur.ino {
+			return false, nil
+		}
+		if cur, err = f.iget(up); err != nil {
+			return false, err
+		}
+	}
+	return false, fmt.Errorf("blockfs: directory loop at inode %d: %w", dir.ino, errCorrupt)
 }
