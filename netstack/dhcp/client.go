@@ -309,7 +309,7 @@ func (c *Client) drive(ctx context.Context, oneShot bool) (Lease, error) {
 	lease, has := c.lease, c.hasLease
 	c.mu.Unlock()
 	if has && oneShot && now < lease.Expiry() {
-		return lease, nil
+		return lease.clone(), nil
 	}
 	if !has {
 		// Start (or start over) from INIT, or INIT-REBOOT the first time.
@@ -371,7 +371,7 @@ func (c *Client) drive(ctx context.Context, oneShot bool) (Lease, error) {
 		case m := <-rx:
 			timer.Stop()
 			if l, bound := c.handle(ctx, m); bound && oneShot {
-				return l, nil
+				return l.clone(), nil
 			}
 		case <-wake:
 		}
