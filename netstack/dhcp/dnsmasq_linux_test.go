@@ -94,7 +94,7 @@ func TestDnsmasq(t *testing.T) {
 	leaseFile := filepath.Join(dir, "leases")
 	var logs syncBuffer
 	cmd := exec.Command("ip", "netns", "exec", srv.Name(), "dnsmasq",
-		"--no-daemon", "--conf-file=/dev/null", "--port=0", "--user=root",
+		"--no-daemon", "--conf-file=/dev/null", "--pid-file=", "--port=0", "--user=root",
 		"--interface="+srvDev, "--bind-interfaces", "--except-interface=lo",
 		"--dhcp-range=10.77.0.50,10.77.0.99,255.255.255.0,2m",
 		"--dhcp-option=option:router,10.77.0.1",
@@ -123,8 +123,10 @@ func TestDnsmasq(t *testing.T) {
 	t.Cleanup(func() { conn.Close() })
 
 	// A manual clock: the test decides when T1 comes, while real packets
-	// flow. While acquiring, a ticker moves it with real time so that the
-	// client's retransmissions happen if a packet is lost.
+	// flow. While acquiring, a ticker moves it at five times real speed, so
+	// retransmissions happen (dnsmasq answers a DISCOVER only after a
+	// ping check of about 3 s) and INIT-REBOOT would give up in ~12 s if
+	// dnsmasq did not refuse it.
 	clock := mem.NewClock(time.Now())
 	leases := make(chan Lease, 4)
 	expired := make(chan Lease, 4)
