@@ -121,10 +121,22 @@ func (c *Console) readSize() error {
 // resetBuffers frees every transmit buffer and puts every receive buffer
 // on the empty receive ring.
 func (c *Console) resetBuffers() error {
+	c.resetTx()
+	c.resetRx()
+	return nil
+}
+
+func (c *Console) resetTx() {
 	c.txFree = c.txFree[:0]
 	for i := range c.txBufs {
 		c.txFree = append(c.txFree, i)
 	}
+	c.tx.mu.Lock()
+	c.tx.quiet()
+	c.tx.mu.Unlock()
+}
+
+func (c *Console) resetRx() {
 	c.rxSpare = c.rxSpare[:0]
 	for i := range c.rxBufs {
 		c.rxSpare = append(c.rxSpare, i)
@@ -133,10 +145,7 @@ func (c *Console) resetBuffers() error {
 	c.rx.mu.Lock()
 	c.refillLocked()
 	c.rx.mu.Unlock()
-	c.tx.mu.Lock()
-	c.tx.quiet()
-	c.tx.mu.Unlock()
-	return nil
+	c.kick(c.rx)
 }
 
 func (c *Console) refillLocked() {
@@ -161,6 +170,51 @@ func (c *Console) kick(q *queue) {
 	}
 }
 
+// recoverDevice resets and reinitialises the device when a queue broke in
+// a way a queue reset cannot mend (see Net.recoverDevice). The caller
+// holds neither c.rxMu nor c.txMu.
+func (c *Console) recoverDevice() error {
+	err := c.rx.broken()
+	if err == nil {
+		err = c.tx.broken()
+	}
+	if err == nil || c.d.isClosed() {
+		return nil
+	}
+	if c.d.has(VIRTIO_F_RING_RESET) && !errors.Is(err, ErrNeedsReset) {
+		return nil
+	}
+	c.rx.breakWith(err)
+	c.tx.breakWith(err)
+	c.rxMu.Lock()
+	defer c.rxMu.Unlock()
+	c.txMu.Lock()
+	defer c.txMu.Unlock()
+	if c.d.isClosed() || c.rx.broken() == nil && c.tx.broken() == nil {
+		return nil
+	}
+	if rerr := c.d.reinit(c.d.features, c.resetBuffers); rerr != nil {
+		return fmt.Errorf("%w (and resetting the device failed: %w)", err, rerr)
+	}
+	c.kick(c.rx)
+	return nil
+}
+
+// recoverQueue resets one broken queue with VIRTIO_F_RING_RESET; the
+// caller holds that direction's lock. Errors needing a device reset are
+// returned for recoverDevice to mend on the next call.
+func (c *Console) recoverQueue(q *queue, refill func()) error {
+	err := q.broken()
+	if err == nil || c.d.isClosed() || errors.Is(err, ErrNeedsReset) || !c.d.has(VIRTIO_F_RING_RESET) {
+		return err
+	}
+	if q.reset() != nil {
+		return err
+	}
+	refill()
+	return nil
+}
+
 // WindowSize implements hal.ConsoleSizer.
 func (c *Console) WindowSize() (cols, rows int, err error) {
 	if !c.d.has(VIRTIO_CONSOLE_F_SIZE) {
@@ -172,6 +226,9 @@ func (c *Console) WindowSize() (cols, rows int, err error) {
 
 // Read implements hal.Console.
 func (c *Console) Read(p []byte) (int, error) {
+	if err := c.recoverDevice(); err != nil {
+		return 0, fmt.Errorf("virtio-console: read: %w", err)
+	}
 	c.rxMu.Lock()
 	defer c.rxMu.Unlock()
 	if c.d.isClosed() {
@@ -189,7 +246,7 @@ func (c *Console) Read(p []byte) (int, error) {
 			c.rx.mu.Unlock()
 			c.kick(c.rx)
 		}
-		if err := c.d.recoverQueue(c.rx, nil); err != nil {
+		if err := c.recoverQueue(c.rx, c.resetRx); err != nil {
 			return 0, fmt.Errorf("virtio-console: read: %w", err)
 		}
 		q := c.rx
@@ -224,12 +281,15 @@ func (c *Console) Read(p []byte) (int, error) {
 // Write implements hal.Console. Writes of up to 1024 bytes are atomic with
 // respect to each other; all writes are serialised.
 func (c *Console) Write(p []byte) (int, error) {
+	if err := c.recoverDevice(); err != nil {
+		return 0, fmt.Errorf("virtio-console: write: %w", err)
+	}
 	c.txMu.Lock()
 	defer c.txMu.Unlock()
 	if c.d.isClosed() {
 		return 0, fmt.Errorf("virtio-console: write: %w", hal.ErrClosed)
 	}
-	if err := c.d.recoverQueue(c.tx, nil); err != nil {
+	if err := c.recoverQueue(c.tx, c.resetTx); err != nil {
 		return 0, fmt.Errorf("virtio-console: write: %w", err)
 	}
 	q := c.tx

@@ -19,6 +19,9 @@ type device struct {
 	clock    hal.Clock
 	timeout  time.Duration
 
+	// life orders DEVICE_NEEDS_RESET handling against reinit, so a stale
+	// status read cannot break queues a reset has just mended.
+	life      sync.Mutex
 	closeOnce sync.Once
 	closed    chan struct{}
 	onConfig  func() // driver hook for configuration changes, may be nil
@@ -60,12 +63,14 @@ func (d *device) queueInterrupt(q int) {
 }
 
 func (d *device) configInterrupt() {
+	d.life.Lock()
 	if s := d.t.Status(); s&VIRTIO_CONFIG_S_DEVICE_NEEDS_RESET != 0 {
 		err := fmt.Errorf("%s: status %#x: %w", d.name, s, ErrNeedsReset)
 		for _, q := range d.queues {
 			q.breakWith(err)
 		}
 	}
+	d.life.Unlock()
 	if d.onConfig != nil {
 		d.onConfig()
 	}
@@ -108,6 +113,8 @@ func (d *device) close() {
 // f (all of which it must still offer), giving it the same queues, empty.
 // refill, if not nil, runs before DRIVER_OK to give the device buffers.
 func (d *device) reinit(f uint64, refill func() error) error {
+	d.life.Lock()
+	defer d.life.Unlock()
 	got, err := negotiate(d.t, d.t.DeviceID(), f, f)
 	if err != nil {
 		return err

@@ -374,6 +374,9 @@ func (n *Net) ReadFrame(p []byte) (int, error) {
 
 // ReadFrameHdr implements hal.OffloadNIC.
 func (n *Net) ReadFrameHdr(p []byte) (int, hal.NetHdr, error) {
+	if err := n.recoverDevice(); err != nil {
+		return 0, hal.NetHdr{}, fmt.Errorf("virtio-net: read: %w", err)
+	}
 	n.rxMu.Lock()
 	defer n.rxMu.Unlock()
 	k, hdr, err := n.readFrame(p, true)
@@ -388,6 +391,9 @@ func (n *Net) ReadFrames(bufs [][]byte, sizes []int) (int, error) {
 	}
 	if len(bufs) == 0 {
 		return 0, nil
+	}
+	if err := n.recoverDevice(); err != nil {
+		return 0, fmt.Errorf("virtio-net: read: %w", err)
 	}
 	n.rxMu.Lock()
 	defer n.rxMu.Unlock()
@@ -518,11 +524,43 @@ func (n *Net) readFrame(p []byte, wait bool) (int, hal.NetHdr, error) {
 	return total, hdr, nil
 }
 
+// recoverDevice resets and reinitialises the whole device when a queue
+// broke in a way a queue reset cannot mend (DEVICE_NEEDS_RESET, or no
+// VIRTIO_F_RING_RESET). It breaks both queues first so that a reader or
+// writer waiting on the other one lets go of its lock. The caller holds
+// neither n.rxMu nor n.txMu.
+func (n *Net) recoverDevice() error {
+	err := n.rx.broken()
+	if err == nil {
+		err = n.tx.broken()
+	}
+	if err == nil || n.d.isClosed() {
+		return nil
+	}
+	if n.d.has(VIRTIO_F_RING_RESET) && !errors.Is(err, ErrNeedsReset) {
+		return nil // each direction resets its own queue
+	}
+	n.rx.breakWith(err)
+	n.tx.breakWith(err)
+	n.rxMu.Lock()
+	defer n.rxMu.Unlock()
+	n.txMu.Lock()
+	defer n.txMu.Unlock()
+	if n.d.isClosed() || n.rx.broken() == nil && n.tx.broken() == nil {
+		return nil
+	}
+	if rerr := n.d.reinit(n.d.features, func() error { n.resetBuffers(); return nil }); rerr != nil {
+		return fmt.Errorf("%w (and resetting the device failed: %w)", err, rerr)
+	}
+	n.kickRx()
+	return nil
+}
+
 // recoverRx resets a broken receive queue (VIRTIO_F_RING_RESET). The
 // caller holds n.rxMu.
 func (n *Net) recoverRx() error {
 	err := n.rx.broken()
-	if err == nil || n.d.isClosed() {
+	if err == nil || n.d.isClosed() || errors.Is(err, ErrNeedsReset) {
 		return err
 	}
 	if rerr := n.rx.reset(); rerr != nil {
@@ -542,7 +580,7 @@ func (n *Net) recoverRx() error {
 // recoverTx resets a broken transmit queue. The caller holds n.txMu.
 func (n *Net) recoverTx() error {
 	err := n.tx.broken()
-	if err == nil || n.d.isClosed() {
+	if err == nil || n.d.isClosed() || errors.Is(err, ErrNeedsReset) {
 		return err
 	}
 	if rerr := n.tx.reset(); rerr != nil {
@@ -560,6 +598,9 @@ func (n *Net) recoverTx() error {
 
 // WriteFrame implements hal.NIC.
 func (n *Net) WriteFrame(p []byte) error {
+	if err := n.recoverDevice(); err != nil {
+		return fmt.Errorf("virtio-net: write: %w", err)
+	}
 	n.txMu.Lock()
 	defer n.txMu.Unlock()
 	err := n.send(nil, p)
@@ -569,6 +610,9 @@ func (n *Net) WriteFrame(p []byte) error {
 
 // WriteFrameHdr implements hal.OffloadNIC.
 func (n *Net) WriteFrameHdr(hdr *hal.NetHdr, p []byte) error {
+	if err := n.recoverDevice(); err != nil {
+		return fmt.Errorf("virtio-net: write: %w", err)
+	}
 	n.txMu.Lock()
 	defer n.txMu.Unlock()
 	err := n.send(hdr, p)
@@ -578,6 +622,9 @@ func (n *Net) WriteFrameHdr(hdr *hal.NetHdr, p []byte) error {
 
 // WriteFrames implements hal.BatchNIC: one notification for the batch.
 func (n *Net) WriteFrames(frames [][]byte) (int, error) {
+	if err := n.recoverDevice(); err != nil {
+		return 0, fmt.Errorf("virtio-net: write: %w", err)
+	}
 	n.txMu.Lock()
 	defer n.txMu.Unlock()
 	defer n.kickTx()
