@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -46,6 +47,21 @@ func listenDHCPClient(dev string) (*net.UDPConn, error) {
 	return pc.(*net.UDPConn), nil
 }
 
+// lossyTransport can drop the client's unicast datagrams.
+type lossyTransport struct {
+	Transport
+	dropUnicast atomic.Bool
+	dropped     atomic.Int32
+}
+
+func (l *lossyTransport) Send(ctx context.Context, pkt []byte, dst netip.AddrPort) error {
+	if l.dropUnicast.Load() && dst != broadcastDst {
+		l.dropped.Add(1)
+		return nil
+	}
+	return l.Transport.Send(ctx, pkt, dst)
+}
+
 // syncBuffer collects a process's output for inspection while it runs.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -66,7 +82,7 @@ func (s *syncBuffer) String() string {
 
 // TestDnsmasq runs the client against Debian's dnsmasq across a veth pair
 // between two network namespaces: INIT-REBOOT refused, acquire, renew at
-// T1, release. The client's datagrams travel over a kernel UDP socket bound
+// T1, rebind at T2 when the server is unreachable by unicast, release. The client's datagrams travel over a kernel UDP socket bound
 // to 0.0.0.0:68 on its end of the pair (SO_BINDTODEVICE, SO_BROADCAST);
 // that socket is only the carrier, the protocol is the Client's.
 func TestDnsmasq(t *testing.T) {
@@ -128,13 +144,14 @@ func TestDnsmasq(t *testing.T) {
 	// ping check of about 3 s) and INIT-REBOOT would give up in ~12 s if
 	// dnsmasq did not refuse it.
 	clock := mem.NewClock(time.Now())
+	tr := &lossyTransport{Transport: NewConnTransport(conn)}
 	leases := make(chan Lease, 4)
 	expired := make(chan Lease, 4)
 	c := NewClient(Config{
 		MAC:       mac,
 		Hostname:  "akclient",
 		Clock:     clock,
-		Transport: NewConnTransport(conn),
+		Transport: tr,
 		Broadcast: true, // the kernel drops unicast to an address it lacks
 		// An address from elsewhere, as after a move to another network:
 		// dnsmasq refuses it and the client starts over with a DISCOVER.
@@ -210,10 +227,34 @@ func TestDnsmasq(t *testing.T) {
 	assert.Equal(t, requests+1, strings.Count(logs.String(), "DHCPREQUEST("+srvDev+") "+addr), "dnsmasq saw the renewal")
 	assert.Empty(t, expired)
 
+	// Cut the unicast path to the server: the renewal at the next T1 is
+	// lost, and at T2 the client rebinds by broadcast, which dnsmasq
+	// answers. (The carrier drops it: a blackhole route does not apply to a
+	// socket bound to a device, and no packet filter tool is required.)
+	tr.dropUnicast.Store(true)
+	require.NoError(t, clock.WaitForTimers(ctx, 1))
+	next, ok = clock.NextDeadline()
+	require.True(t, ok)
+	require.Equal(t, l2.RenewAt(), next)
+	clock.AdvanceTo(next)
+	require.NoError(t, clock.WaitForTimers(ctx, 1))
+	assert.Equal(t, StateRenewing, c.State())
+	next, ok = clock.NextDeadline()
+	require.True(t, ok)
+	require.Equal(t, l2.RebindAt(), next, "the next retransmission would come after T2")
+	clock.AdvanceTo(next)
+	l3 := recv(t, leases, "rebound lease")
+	assert.Equal(t, l.Addr, l3.Addr)
+	assert.Equal(t, next, l3.Acquired)
+	assert.Equal(t, requests+2, strings.Count(logs.String(), "DHCPREQUEST("+srvDev+") "+addr), "dnsmasq saw the rebinding, not the blocked renewal")
+	assert.Empty(t, expired)
+	assert.Equal(t, int32(1), tr.dropped.Load())
+	tr.dropUnicast.Store(false)
+
 	// Release: Run returns, dnsmasq logs the release and forgets the lease.
 	require.NoError(t, c.Release(ctx))
 	require.NoError(t, recv(t, runDone, "Run's return"))
-	assert.Equal(t, l2, recv(t, expired, "OnExpire after release"))
+	assert.Equal(t, l3, recv(t, expired, "OnExpire after release"))
 	require.Eventually(t, func() bool {
 		return strings.Contains(logs.String(), "DHCPRELEASE("+srvDev+") "+addr+" "+mac.String())
 	}, hangGuard, 10*time.Millisecond, "dnsmasq did not log the release")
