@@ -71,6 +71,32 @@ func (f *FS) dirBlocks(dir *inode) uint32 {
 	return uint32(n)
 }
 
+// forEachDirBlock calls fn for each mapped block of dir below its size,
+// in order; fn returns true to stop.
+func (f *FS) forEachDirBlock(dir *inode, fn func(l uint32, b []byte, p uint64) (bool, error)) error {
+	if err := f.loadMapping(dir); err != nil {
+		return err
+	}
+	n := f.dirBlocks(dir)
+	for i := 0; i < len(dir.ext); i++ {
+		e := dir.ext[i]
+		if e.unwritten {
+			continue
+		}
+		for k := uint32(0); k < e.len && e.lblk+k < n; k++ {
+			b, err := f.bread(e.pblk + uint64(k))
+			if err != nil {
+				return fmt.Errorf("blockfs: directory inode %d block %d: %w", dir.ino, e.lblk+k, err)
+			}
+			stop, err := fn(e.lblk+k, b, e.pblk+uint64(k))
+			if err != nil || stop {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // walkBlock calls fn for each entry (live or free) in a leaf block; fn
 // returns false to stop. It validates the entries.
 func (f *FS) walkBlock(dir *inode, b []byte, fn func(off, rl int, ino uint32, name []byte, ft uint8) bool) error {
@@ -108,38 +134,25 @@ func (f *FS) verifyDirBlock(dir *inode, b []byte) error {
 // readDirAll lists every live entry of dir, "." and ".." included.
 func (f *FS) readDirAll(dir *inode) ([]dirent, error) {
 	var out []dirent
-	n := f.dirBlocks(dir)
-	for l := uint32(0); l < n; l++ {
-		b, _, err := f.dirBlock(dir, l)
-		if err != nil {
-			return nil, err
-		}
-		if b == nil {
-			continue
-		}
+	err := f.forEachDirBlock(dir, func(l uint32, b []byte, _ uint64) (bool, error) {
 		if f.isDxNode(dir, l, b) {
 			if l == 0 {
 				out = append(out, dirent{ino: dir.ino, ftype: EXT4_FT_DIR, name: "."}, dirent{ino: le32(b, 12), ftype: EXT4_FT_DIR, name: ".."})
 			}
-			continue
+			return false, nil
 		}
 		if err := f.verifyDirBlock(dir, b); err != nil {
-			return nil, err
+			return true, err
 		}
-		err = f.walkBlock(dir, b, func(_, _ int, ino uint32, name []byte, ft uint8) bool {
+		err := f.walkBlock(dir, b, func(_, _ int, ino uint32, name []byte, ft uint8) bool {
 			if ino != 0 && len(name) > 0 {
 				out = append(out, dirent{ino: ino, ftype: ft, name: string(name)})
 			}
 			return true
 		})
-		if err != nil {
-			return nil, err
-		}
-		if len(out) > 1<<24 {
-			return nil, fmt.Errorf("blockfs: directory inode %d too large: %w", dir.ino, errCorrupt)
-		}
-	}
-	return out, nil
+		return false, err
+	})
+	return out, err
 }
 
 // isDxNode reports whether block lblk of dir is an htree index block.
@@ -162,27 +175,25 @@ func (f *FS) lookup(dir *inode, name string) (uint32, uint8, error) {
 		}
 		// A damaged index: fall back to a linear scan.
 	}
-	n := f.dirBlocks(dir)
-	for l := uint32(0); l < n; l++ {
-		b, _, err := f.dirBlock(dir, l)
-		if err != nil {
-			return 0, 0, err
-		}
-		if b == nil || f.isDxNode(dir, l, b) {
-			if b != nil && l == 0 && name == ".." {
-				return le32(b, 12), EXT4_FT_DIR, nil
+	var ino uint32
+	var ft uint8
+	err := f.forEachDirBlock(dir, func(l uint32, b []byte, _ uint64) (bool, error) {
+		if f.isDxNode(dir, l, b) {
+			if l == 0 && name == ".." {
+				ino, ft = le32(b, 12), EXT4_FT_DIR
+				return true, nil
 			}
-			if b != nil && l == 0 && name == "." {
-				return dir.ino, EXT4_FT_DIR, nil
+			if l == 0 && name == "." {
+				ino, ft = dir.ino, EXT4_FT_DIR
+				return true, nil
 			}
-			continue
+			return false, nil
 		}
-		ino, ft, err := f.searchLeaf(dir, b, name)
-		if err != nil || ino != 0 {
-			return ino, ft, err
-		}
-	}
-	return 0, 0, nil
+		var err error
+		ino, ft, err = f.searchLeaf(dir, b, name)
+		return ino != 0, err
+	})
+	return ino, ft, err
 }
 
 func (f *FS) searchLeaf(dir *inode, b []byte, name string) (uint32, uint8, error) {
@@ -273,25 +284,21 @@ func (f *FS) addEntry(dir *inode, name string, ino uint32, ft uint8) error {
 		}
 		// An index we cannot maintain: keep it valid by rewriting.
 	}
-	n := f.dirBlocks(dir)
-	for l := uint32(0); l < n; l++ {
-		b, p, err := f.dirBlock(dir, l)
-		if err != nil {
-			return err
-		}
-		if b == nil {
-			continue
-		}
+	done := false
+	err := f.forEachDirBlock(dir, func(_ uint32, b []byte, p uint64) (bool, error) {
 		ok, err := f.insertInBlock(dir, b, name, ino, ft)
-		if err != nil {
-			return err
+		if err != nil || !ok {
+			return err != nil, err
 		}
-		if ok {
-			f.setDirTail(dir, b)
-			f.bdirty(p, b)
-			return nil
-		}
+		f.setDirTail(dir, b)
+		f.bdirty(p, b)
+		done = true
+		return true, nil
+	})
+	if err != nil || done {
+		return err
 	}
+	n := f.dirBlocks(dir)
 	if f.compat&EXT4_FEATURE_COMPAT_DIR_INDEX != 0 && n >= 1 {
 		return f.dxRebuild(dir, &dirent{ino: ino, ftype: f.ftype(ft), name: name})
 	}
@@ -310,36 +317,31 @@ func (f *FS) addEntry(dir *inode, name string, ino uint32, ft uint8) error {
 
 // modifyEntry finds name in dir and calls fn on its block and offset.
 func (f *FS) modifyEntry(dir *inode, name string, fn func(b []byte, prev, off int)) (bool, error) {
-	n := f.dirBlocks(dir)
-	for l := uint32(0); l < n; l++ {
-		b, p, err := f.dirBlock(dir, l)
-		if err != nil {
-			return false, err
+	found := false
+	err := f.forEachDirBlock(dir, func(l uint32, b []byte, p uint64) (bool, error) {
+		if f.isDxNode(dir, l, b) {
+			return false, nil
 		}
-		if b == nil || f.isDxNode(dir, l, b) {
-			continue
-		}
-		prev, found := -1, -1
-		err = f.walkBlock(dir, b, func(off, _ int, i uint32, nm []byte, _ uint8) bool {
+		prev, at := -1, -1
+		err := f.walkBlock(dir, b, func(off, _ int, i uint32, nm []byte, _ uint8) bool {
 			if i != 0 && string(nm) == name {
-				found = off
+				at = off
 				return false
 			}
 			prev = off
 			return true
 		})
-		if err != nil {
-			return false, err
+		if err != nil || at < 0 {
+			return err != nil, err
 		}
-		if found >= 0 {
-			fn(b, prev, found)
-			f.setDirTail(dir, b)
-			f.bdirty(p, b)
-			f.touch(dir, true, true)
-			return true, nil
-		}
-	}
-	return false, nil
+		fn(b, prev, at)
+		f.setDirTail(dir, b)
+		f.bdirty(p, b)
+		f.touch(dir, true, true)
+		found = true
+		return true, nil
+	})
+	return found, err
 }
 
 // removeEntry deletes name from dir.

@@ -321,7 +321,7 @@ func (f *FS) loadExtentNode(in *inode, node []byte, depth int, nodes int) error 
 	if max*extentEntrySize+extentHeaderSize > len(node) || n > max || d > EXT4_MAX_EXTENT_DEPTH || (depth >= 0 && d != depth) {
 		return fmt.Errorf("blockfs: inode %d: bad extent header (entries %d max %d depth %d): %w", in.ino, n, max, d, errCorrupt)
 	}
-	if len(in.meta) > 1<<20 {
+	if uint64(len(in.meta)) > f.blocksCount || uint64(len(in.ext)) > f.blocksCount {
 		return fmt.Errorf("blockfs: inode %d: extent tree too large: %w", in.ino, errCorrupt)
 	}
 	for i := 0; i < n; i++ {
@@ -365,7 +365,7 @@ func (f *FS) loadBlockMap(in *inode) error {
 	var lblk uint64
 	add := func(p uint64) error {
 		if p != 0 {
-			if lblk >= 1<<32 {
+			if lblk >= 1<<32 || uint64(len(in.ext)) > f.blocksCount {
 				return fmt.Errorf("blockfs: inode %d: block map too large: %w", in.ino, errCorrupt)
 			}
 			if k := len(in.ext); k > 0 {
@@ -399,6 +399,9 @@ func (f *FS) loadBlockMap(in *inode) error {
 			return fmt.Errorf("blockfs: inode %d: indirect block: %w", in.ino, err)
 		}
 		in.meta = append(in.meta, blk)
+		if uint64(len(in.meta)) > f.blocksCount {
+			return fmt.Errorf("blockfs: inode %d: block map too large: %w", in.ino, errCorrupt)
+		}
 		ptrs := make([]uint32, per)
 		for i := range ptrs {
 			ptrs[i] = le32(buf, 4*i)
