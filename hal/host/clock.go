@@ -1,11 +1,11 @@
 package host
 
 import (
-	"container/heap"
 	"sync"
 	"time"
 
 	"github.com/anykernel/anykernel/hal"
+	"github.com/anykernel/anykernel/internal/timerq"
 )
 
 // Clock is the host's clock as a hal.Clock: Now is the wall clock, Monotonic
@@ -20,8 +20,7 @@ type Clock struct {
 	start time.Time
 
 	mu    sync.Mutex
-	queue timerQueue
-	seq   uint64
+	queue timerq.Queue
 	wake  *time.Timer // armed for the earliest deadline in queue
 	armed time.Duration
 }
@@ -44,7 +43,7 @@ func (c *Clock) Monotonic() time.Duration { return time.Since(c.start) }
 
 // AfterFunc arranges for f to be called once d has elapsed; see hal.Clock.
 func (c *Clock) AfterFunc(d time.Duration, f func()) hal.Timer {
-	t := &clockTimer{c: c, f: f, index: -1}
+	t := &clockTimer{c: c, q: timerq.Timer{F: f}}
 	c.mu.Lock()
 	c.schedule(t, d)
 	c.mu.Unlock()
@@ -53,43 +52,38 @@ func (c *Clock) AfterFunc(d time.Duration, f func()) hal.Timer {
 
 // schedule queues t to fire d from now. c.mu is held.
 func (c *Clock) schedule(t *clockTimer, d time.Duration) {
-	t.when = c.Monotonic() + max(d, 0)
-	c.seq++
-	t.seq = c.seq
-	heap.Push(&c.queue, t)
+	c.queue.Push(&t.q, c.Monotonic()+max(d, 0))
 	c.rearm()
 }
 
 // rearm points the runtime timer at the earliest deadline. c.mu is held.
 func (c *Clock) rearm() {
-	if len(c.queue) == 0 {
+	next, ok := c.queue.Next()
+	if !ok {
 		c.wake.Stop()
 		return
 	}
-	c.wake.Reset(c.queue[0].when - c.Monotonic())
+	c.wake.Reset(next - c.Monotonic())
 }
 
 // fire runs every timer that is due, in deadline order.
 func (c *Clock) fire() {
 	c.mu.Lock()
 	now := c.Monotonic()
-	var due []*clockTimer
-	for len(c.queue) > 0 && c.queue[0].when <= now {
-		due = append(due, heap.Pop(&c.queue).(*clockTimer))
+	var due []func()
+	for t := c.queue.PopDue(now); t != nil; t = c.queue.PopDue(now) {
+		due = append(due, t.F)
 	}
 	c.rearm()
 	c.mu.Unlock()
-	for _, t := range due {
-		t.f()
+	for _, f := range due {
+		f()
 	}
 }
 
 type clockTimer struct {
-	c     *Clock
-	f     func()
-	when  time.Duration
-	seq   uint64
-	index int // position in the queue, -1 when not pending
+	c *Clock
+	q timerq.Timer
 }
 
 // Stop cancels the timer; see hal.Timer.
@@ -97,10 +91,9 @@ func (t *clockTimer) Stop() bool {
 	c := t.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if t.index < 0 {
+	if !c.queue.Remove(&t.q) {
 		return false
 	}
-	heap.Remove(&c.queue, t.index)
 	c.rearm()
 	return true
 }
@@ -110,39 +103,7 @@ func (t *clockTimer) Reset(d time.Duration) bool {
 	c := t.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	pending := t.index >= 0
-	if pending {
-		heap.Remove(&c.queue, t.index)
-	}
+	pending := t.q.Pending()
 	c.schedule(t, d)
 	return pending
-}
-
-// timerQueue is a min-heap of timers by (deadline, creation order).
-type timerQueue []*clockTimer
-
-func (q timerQueue) Len() int { return len(q) }
-func (q timerQueue) Less(i, j int) bool {
-	if q[i].when != q[j].when {
-		return q[i].when < q[j].when
-	}
-	return q[i].seq < q[j].seq
-}
-func (q timerQueue) Swap(i, j int) {
-	q[i], q[j] = q[j], q[i]
-	q[i].index = i
-	q[j].index = j
-}
-func (q *timerQueue) Push(x any) {
-	t := x.(*clockTimer)
-	t.index = len(*q)
-	*q = append(*q, t)
-}
-func (q *timerQueue) Pop() any {
-	old := *q
-	t := old[len(old)-1]
-	old[len(old)-1] = nil
-	t.index = -1
-	*q = old[:len(old)-1]
-	return t
 }

@@ -1,13 +1,13 @@
 package mem
 
 import (
-	"container/heap"
 	"context"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/anykernel/anykernel/hal"
+	"github.com/anykernel/anykernel/internal/timerq"
 )
 
 // Clock is a manual [hal.Clock]: its time moves only when the test says so,
@@ -28,8 +28,7 @@ type Clock struct {
 	mu      sync.Mutex
 	start   time.Time
 	now     time.Duration // Monotonic time
-	seq     uint64        // arming order, for ties
-	timers  clockHeap
+	timers  timerq.Queue
 	changed chan struct{} // closed and replaced whenever timers changes
 }
 
@@ -59,7 +58,7 @@ func (c *Clock) Monotonic() time.Duration {
 // AfterFunc arms a timer that calls f once the clock has been advanced by at
 // least d from now. f runs on the goroutine that advances the clock.
 func (c *Clock) AfterFunc(d time.Duration, f func()) hal.Timer {
-	t := &clockTimer{c: c, f: f, index: -1}
+	t := &clockTimer{c: c, q: timerq.Timer{F: f}}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.armLocked(t, d)
@@ -100,7 +99,7 @@ func (c *Clock) AdvanceToNext() (fired bool) {
 func (c *Clock) Pending() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.timers)
+	return c.timers.Len()
 }
 
 // NextDeadline returns the Monotonic time at which the earliest pending timer
@@ -108,10 +107,7 @@ func (c *Clock) Pending() int {
 func (c *Clock) NextDeadline() (time.Duration, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.timers) == 0 {
-		return 0, false
-	}
-	return c.timers[0].when, true
+	return c.timers.Next()
 }
 
 // WaitForTimers blocks until at least n timers are pending, which lets a test
@@ -120,7 +116,7 @@ func (c *Clock) NextDeadline() (time.Duration, bool) {
 func (c *Clock) WaitForTimers(ctx context.Context, n int) error {
 	for {
 		c.mu.Lock()
-		pending, changed := len(c.timers), c.changed
+		pending, changed := c.timers.Len(), c.changed
 		c.mu.Unlock()
 		if pending >= n {
 			return nil
@@ -137,10 +133,11 @@ func (c *Clock) WaitForTimers(ctx context.Context, n int) error {
 func (c *Clock) String() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.timers) == 0 {
+	next, ok := c.timers.Next()
+	if !ok {
 		return fmt.Sprintf("mem.Clock(at %v, no timers)", c.now)
 	}
-	return fmt.Sprintf("mem.Clock(at %v, %d timers, next at %v)", c.now, len(c.timers), c.timers[0].when)
+	return fmt.Sprintf("mem.Clock(at %v, %d timers, next at %v)", c.now, c.timers.Len(), next)
 }
 
 // runUntil fires due timers one at a time, in order, then sets the clock to
@@ -149,14 +146,14 @@ func (c *Clock) runUntil(target time.Duration) {
 	for {
 		c.mu.Lock()
 		limit := max(target, c.now)
-		if len(c.timers) == 0 || c.timers[0].when > limit {
+		t := c.timers.PopDue(limit)
+		if t == nil {
 			c.now = limit
 			c.mu.Unlock()
 			return
 		}
-		t := heap.Pop(&c.timers).(*clockTimer)
-		c.now = max(c.now, t.when)
-		f := t.f
+		c.now = max(c.now, t.When())
+		f := t.F
 		c.notifyLocked()
 		c.mu.Unlock()
 		f()
@@ -165,10 +162,7 @@ func (c *Clock) runUntil(target time.Duration) {
 
 // armLocked schedules t to fire d from now.
 func (c *Clock) armLocked(t *clockTimer, d time.Duration) {
-	t.when = c.now + max(d, 0)
-	t.seq = c.seq
-	c.seq++
-	heap.Push(&c.timers, t)
+	c.timers.Push(&t.q, c.now+max(d, 0))
 	c.notifyLocked()
 }
 
@@ -180,11 +174,8 @@ func (c *Clock) notifyLocked() {
 
 // clockTimer is a timer of a manual Clock.
 type clockTimer struct {
-	c     *Clock
-	f     func()
-	when  time.Duration
-	seq   uint64
-	index int // position in c.timers; -1 when not pending
+	c *Clock
+	q timerq.Timer
 }
 
 // Stop removes the timer if it is pending and reports whether it was.
@@ -192,10 +183,9 @@ func (t *clockTimer) Stop() bool {
 	c := t.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if t.index < 0 {
+	if !c.timers.Remove(&t.q) {
 		return false
 	}
-	heap.Remove(&c.timers, t.index)
 	c.notifyLocked()
 	return true
 }
@@ -207,44 +197,7 @@ func (t *clockTimer) Reset(d time.Duration) bool {
 	c := t.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	wasPending := t.index >= 0
-	if wasPending {
-		heap.Remove(&c.timers, t.index)
-	}
+	wasPending := t.q.Pending()
 	c.armLocked(t, d)
 	return wasPending
-}
-
-// clockHeap orders timers by deadline, then arming order.
-type clockHeap []*clockTimer
-
-func (h clockHeap) Len() int { return len(h) }
-
-func (h clockHeap) Less(i, j int) bool {
-	if h[i].when != h[j].when {
-		return h[i].when < h[j].when
-	}
-	return h[i].seq < h[j].seq
-}
-
-func (h clockHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index = i
-	h[j].index = j
-}
-
-func (h *clockHeap) Push(x any) {
-	t := x.(*clockTimer)
-	t.index = len(*h)
-	*h = append(*h, t)
-}
-
-func (h *clockHeap) Pop() any {
-	old := *h
-	n := len(old) - 1
-	t := old[n]
-	old[n] = nil
-	t.index = -1
-	*h = old[:n]
-	return t
 }
