@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/anykernel/anykernel/hal"
+	"github.com/anykernel/anykernel/hal/virtio/internal/ring"
 )
 
 // ConsoleOptions configures a virtio-console driver. The zero value is the
@@ -161,6 +162,23 @@ func (c *Console) refillLocked() {
 	}
 }
 
+// maybeRefill reposts spare receive buffers once the used entries already
+// published are consumed (or half the ring is spare), so a duplicate used
+// entry cannot pass for the completion of a reposted buffer.
+func (c *Console) maybeRefill() {
+	q := c.rx
+	q.mu.Lock()
+	if len(c.rxSpare) < q.n/2 {
+		if idx, err := ring.Load16(q.used, ring.UsedIdxOff()); err == nil && idx != q.lastUsed {
+			q.mu.Unlock()
+			return
+		}
+	}
+	c.refillLocked()
+	q.mu.Unlock()
+	c.kick(q)
+}
+
 func (c *Console) kick(q *queue) {
 	q.mu.Lock()
 	k := q.kick()
@@ -241,10 +259,7 @@ func (c *Console) Read(p []byte) (int, error) {
 		if c.curBuf >= 0 {
 			c.rxSpare = append(c.rxSpare, c.curBuf)
 			c.curBuf = -1
-			c.rx.mu.Lock()
-			c.refillLocked()
-			c.rx.mu.Unlock()
-			c.kick(c.rx)
+			c.maybeRefill()
 		}
 		if err := c.recoverQueue(c.rx, c.resetRx); err != nil {
 			return 0, fmt.Errorf("virtio-console: read: %w", err)

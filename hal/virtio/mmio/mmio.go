@@ -78,19 +78,11 @@ func (t *Transport) Status() uint8 { return uint8(t.regs.Read32(Status)) }
 // SetStatus implements virtio.Transport.
 func (t *Transport) SetStatus(s uint8) { t.regs.Write32(Status, uint32(s)) }
 
-// resetPolls bounds the wait for a reset to finish.
-const resetPolls = 100000
-
 // Reset implements virtio.Transport.
 func (t *Transport) Reset() error {
 	t.regs.Write32(Status, 0)
-	for i := range resetPolls {
-		if t.regs.Read32(Status) == 0 {
-			return nil
-		}
-		if i > 100 {
-			time.Sleep(10 * time.Microsecond)
-		}
+	if poll(func() bool { return t.regs.Read32(Status) == 0 }) {
+		return nil
 	}
 	return fmt.Errorf("virtio-mmio: device did not finish reset: %w", virtio.ErrDevice)
 }
@@ -146,13 +138,8 @@ func (t *Transport) ResetQueue(q int) error {
 	defer t.mu.Unlock()
 	t.regs.Write32(QueueSel, uint32(q))
 	t.regs.Write32(QueueReset, 1)
-	for i := range resetPolls {
-		if t.regs.Read32(QueueReset) == 1 && t.regs.Read32(QueueReady) == 0 {
-			return nil
-		}
-		if i > 100 {
-			time.Sleep(10 * time.Microsecond)
-		}
+	if poll(func() bool { return t.regs.Read32(QueueReset) == 1 && t.regs.Read32(QueueReady) == 0 }) {
+		return nil
 	}
 	return fmt.Errorf("virtio-mmio: queue %d did not finish reset: %w", q, virtio.ErrDevice)
 }
@@ -213,3 +200,23 @@ func (w window) Read32(off uint32) uint32     { return w.r.Read32(w.base + off) 
 func (w window) Write8(off uint32, v uint8)   { w.r.Write8(w.base+off, v) }
 func (w window) Write16(off uint32, v uint16) { w.r.Write16(w.base+off, v) }
 func (w window) Write32(off uint32, v uint32) { w.r.Write32(w.base+off, v) }
+
+// resetTimeout bounds the wait for a device or queue reset to finish.
+const resetTimeout = time.Second
+
+// poll calls done until it reports true or resetTimeout passes, backing
+// off from busy polling to sleeps.
+func poll(done func() bool) bool {
+	deadline := time.Now().Add(resetTimeout)
+	for i := 0; ; i++ {
+		if done() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		if i > 100 {
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+}

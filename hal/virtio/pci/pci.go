@@ -223,19 +223,12 @@ func (t *Transport) Status() uint8 { return t.common.Read8(CommonDeviceStatus) }
 // SetStatus implements virtio.Transport.
 func (t *Transport) SetStatus(s uint8) { t.common.Write8(CommonDeviceStatus, s) }
 
-const resetPolls = 100000
-
 // Reset implements virtio.Transport (§4.1.4.3.1: the reset is complete
 // when device_status reads 0).
 func (t *Transport) Reset() error {
 	t.common.Write8(CommonDeviceStatus, 0)
-	for i := range resetPolls {
-		if t.common.Read8(CommonDeviceStatus) == 0 {
-			return nil
-		}
-		if i > 100 {
-			time.Sleep(10 * time.Microsecond)
-		}
+	if poll(func() bool { return t.common.Read8(CommonDeviceStatus) == 0 }) {
+		return nil
 	}
 	return fmt.Errorf("virtio-pci: device did not finish reset: %w", virtio.ErrDevice)
 }
@@ -351,13 +344,8 @@ func (t *Transport) ResetQueue(q int) error {
 	defer t.mu.Unlock()
 	t.common.Write16(CommonQueueSelect, uint16(q))
 	t.common.Write16(CommonQueueReset, 1)
-	for i := range resetPolls {
-		if t.common.Read16(CommonQueueReset) == 1 && t.common.Read16(CommonQueueEnable) == 0 {
-			return nil
-		}
-		if i > 100 {
-			time.Sleep(10 * time.Microsecond)
-		}
+	if poll(func() bool { return t.common.Read16(CommonQueueReset) == 1 && t.common.Read16(CommonQueueEnable) == 0 }) {
+		return nil
 	}
 	return fmt.Errorf("virtio-pci: queue %d did not finish reset: %w", q, virtio.ErrDevice)
 }
@@ -480,3 +468,23 @@ func (nopRegs) Read32(uint32) uint32   { return 0xffffffff }
 func (nopRegs) Write8(uint32, uint8)   {}
 func (nopRegs) Write16(uint32, uint16) {}
 func (nopRegs) Write32(uint32, uint32) {}
+
+// resetTimeout bounds the wait for a device or queue reset to finish.
+const resetTimeout = time.Second
+
+// poll calls done until it reports true or resetTimeout passes, backing
+// off from busy polling to sleeps.
+func poll(done func() bool) bool {
+	deadline := time.Now().Add(resetTimeout)
+	for i := 0; ; i++ {
+		if done() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		if i > 100 {
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+}
