@@ -162,3 +162,10 @@ func TestBootStressWallClock(t *testing.T) {
 	guest := time.Unix(0, ns)
 	assert.WithinDuration(t, now, guest, 5*time.Second, "guest wall clock %v, host %v", guest, now)
 }
+
+func TestBootTooLittleMemory(t *testing.T) {
+	img := image(t, "examples/hello")
+	_, err := boot(context.Background(), runOptions{Image: img, Memory: "4M"}, nil, &bytes.Buffer{}, &bytes.Buffer{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "needs at least")
+}

@@ -37,3 +37,27 @@ func FuzzCmdlineRoundTrip(f *testing.F) {
 		assert.True(t, c.Summary)
 	})
 }
+
+func TestParseMemory(t *testing.T) {
+	tests := []struct {
+		in   string
+		want uint64
+		err  bool
+	}{
+		{"256M", 256 << 20, false},
+		{"64", 64 << 20, false},
+		{"1G", 1 << 30, false},
+		{"512k", 512 << 10, false},
+		{"lots", 0, true},
+		{"0", 0, true},
+	}
+	for _, tc := range tests {
+		got, err := parseMemory(tc.in)
+		if tc.err {
+			assert.Error(t, err, tc.in)
+			continue
+		}
+		require.NoError(t, err, tc.in)
+		assert.Equal(t, tc.want, got, tc.in)
+	}
+}

@@ -129,6 +129,9 @@ func boot(ctx context.Context, o runOptions, stdin io.Reader, stdout, stderr io.
 		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
 		defer cancel()
 	}
+	if err := checkMemory(o); err != nil {
+		return 0, err
+	}
 	qemu := o.QEMU
 	if qemu == "" {
 		qemu = "qemu-system-x86_64"
@@ -144,8 +147,9 @@ func boot(ctx context.Context, o runOptions, stdin io.Reader, stdout, stderr io.
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("run: %w", err)
 	}
+	var announced int
 	copyErr := make(chan error, 1)
-	go func() { copyErr <- annotate(stdout, pipe, sym) }()
+	go func() { copyErr <- annotate(stdout, pipe, sym, &announced) }()
 	<-copyErr
 	err = cmd.Wait()
 	if ctx.Err() != nil {
@@ -161,6 +165,9 @@ func boot(ctx context.Context, o runOptions, stdin io.Reader, stdout, stderr io.
 		return 0, fmt.Errorf("run: machine stopped without an exit status (QEMU status %d; a triple fault resets and -no-reboot stops it)", status)
 	}
 	code := status >> 1
+	if code == 127 && announced > 127 {
+		code = announced
+	}
 	if code == exitKernelPanic {
 		return code, errors.New("run: kernel panic")
 	}
@@ -169,12 +176,19 @@ func boot(ctx context.Context, o runOptions, stdin io.Reader, stdout, stderr io.
 
 var codeAddr = regexp.MustCompile(`\b(?:pc|rip) (0x[0-9a-f]+)`)
 
+var exitLine = regexp.MustCompile(`^anyk: exit status (\d+)\s*$`)
+
 // annotate copies the console to w, appending function and line to the
-// code addresses in kernel register dumps.
-func annotate(w io.Writer, r io.Reader, sym *symbolizer) error {
+// code addresses in kernel register dumps. It stores in status an exit
+// status above 127 that the kernel announced (QEMU's own status cannot
+// carry it).
+func annotate(w io.Writer, r io.Reader, sym *symbolizer, status *int) error {
 	br := bufio.NewReader(r)
 	for {
 		line, err := br.ReadBytes('\n')
+		if m := exitLine.FindSubmatch(line); m != nil {
+			fmt.Sscanf(string(m[1]), "%d", status)
+		}
 		if len(line) > 0 {
 			if sym != nil && bytes.HasPrefix(line, []byte("anyk:")) {
 				line = sym.annotate(line)
@@ -237,4 +251,51 @@ func (s *symbolizer) annotate(line []byte) []byte {
 	}
 	trimmed := bytes.TrimRight(line, "\r\n")
 	return []byte(fmt.Sprintf("%s  [%s]\n", trimmed, strings.Join(notes, "; ")))
+}
+
+// parseMemory reads a QEMU -m size (default unit MiB; suffixes K, M, G)
+// as bytes.
+func parseMemory(s string) (uint64, error) {
+	s = strings.TrimSpace(strings.ToUpper(s))
+	mult := uint64(1 << 20)
+	switch {
+	case strings.HasSuffix(s, "K"):
+		mult, s = 1<<10, s[:len(s)-1]
+	case strings.HasSuffix(s, "M"):
+		s = s[:len(s)-1]
+	case strings.HasSuffix(s, "G"):
+		mult, s = 1<<30, s[:len(s)-1]
+	}
+	var n uint64
+	if _, err := fmt.Sscanf(s, "%d", &n); err != nil || n == 0 {
+		return 0, fmt.Errorf("bad memory size %q", s)
+	}
+	return n * mult, nil
+}
+
+// checkMemory refuses a machine too small to hold the image: QEMU would
+// load it anyway and the program would find its data missing.
+func checkMemory(o runOptions) error {
+	mem := o.Memory
+	if mem == "" {
+		mem = "256M"
+	}
+	size, err := parseMemory(mem)
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	raw, err := os.ReadFile(o.Image)
+	if err != nil {
+		return err
+	}
+	info, err := inspect(raw)
+	if err != nil {
+		return fmt.Errorf("run: %s: %w", o.Image, err)
+	}
+	// The image, the loader's information after it, and room to run.
+	need := info.bssEnd + 1<<20
+	if size < need {
+		return fmt.Errorf("run: %s needs at least %d MiB of memory (-m), not %d MiB", o.Image, (need+1<<20-1)>>20, size>>20)
+	}
+	return nil
 }

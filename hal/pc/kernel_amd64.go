@@ -413,11 +413,18 @@ func summary() {
 }
 
 // exit ends the machine through QEMU's isa-debug-exit device (status
-// code*2+1) and halts if there is none.
+// code*2+1) and halts if there is none. QEMU's status has 8 bits, so
+// codes above 127 are announced on the console and sent as 127.
 func exit(code int) {
 	if cmd.Summary && !exiting {
 		exiting = true
 		summary()
+	}
+	if code > 127 {
+		var l line
+		l.s("anyk: exit status ").d(int64(code)).s("\n")
+		say(&l)
+		code = 127
 	}
 	outl(0xf4, uint32(code))
 	halt()
