@@ -152,6 +152,10 @@ func (d *dirEntry) Info() (fs.FileInfo, error) {
 	}
 	return d.f.statInode(in, d.name), nil
 }
+
+// Ino returns the entry's inode number.
+func (d *dirEntry) Ino() uint32 { return d.ino }
+
 func (d *dirEntry) String() string { return fs.FormatDirEntry(d) }
 
 func (f *FS) listDir(in *inode) ([]fs.DirEntry, error) {

@@ -14,13 +14,14 @@ import (
 	"time"
 
 	"github.com/anykernel/anykernel/hal"
+	"github.com/anykernel/anykernel/hal/mem"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 // strictDev fails the test on any access outside the device.
 type strictDev struct {
-	*memDev
+	*mem.Block
 	t testing.TB
 }
 
@@ -29,7 +30,7 @@ func (d *strictDev) ReadAt(p []byte, off int64) (int, error) {
 		d.t.Errorf("read outside the device: %v", err)
 		return 0, err
 	}
-	return d.memDev.ReadAt(p, off)
+	return d.Block.ReadAt(p, off)
 }
 
 func (d *strictDev) WriteAt(p []byte, off int64) (int, error) {
@@ -37,7 +38,7 @@ func (d *strictDev) WriteAt(p []byte, off int64) (int, error) {
 		d.t.Errorf("write outside the device: %v", err)
 		return 0, err
 	}
-	return d.memDev.WriteAt(p, off)
+	return d.Block.WriteAt(p, off)
 }
 
 var fixedNow = func() time.Time { return time.Unix(1700000000, 0) }
@@ -54,7 +55,7 @@ func (zeroRand) Read(p []byte) (int, error) {
 // fuzzBase builds a small deterministic image with files, an htree
 // directory, symlinks, xattrs and a journal transaction to replay.
 func fuzzBase(t testing.TB) ([]byte, []uint64) {
-	dev := newMemDev(make([]byte, 2<<20))
+	dev := newDev(t, make([]byte, 2<<20))
 	require.NoError(t, Mkfs(dev, MkfsOptions{BlockSize: 1024, Rand: zeroRand{}, Now: fixedNow, UUID: [16]byte{1, 2, 3}}))
 	f, err := Mount(dev, Options{Now: fixedNow})
 	require.NoError(t, err)
@@ -94,7 +95,7 @@ func fuzzBase(t testing.TB) ([]byte, []uint64) {
 		}
 	}
 	require.NoError(t, f.Close())
-	img := dev.image()
+	img := dev.Image()
 	jblocks := addJournalTransaction(t, img, blocks[len(blocks)-1])
 	return img, append(blocks, jblocks...)
 }
@@ -103,7 +104,7 @@ func fuzzBase(t testing.TB) ([]byte, []uint64) {
 // committed transaction and sets needs_recovery; it returns the journal's
 // device blocks used.
 func addJournalTransaction(t testing.TB, img []byte, target uint64) []uint64 {
-	dev := newMemDev(img)
+	dev := newDev(t, img)
 	f, err := Mount(dev, Options{ReadOnly: true})
 	require.NoError(t, err)
 	j, err := f.openJournal()
@@ -153,7 +154,7 @@ func TestReplaySyntheticJournal(t *testing.T) {
 	img, blocks := fuzzBase(t)
 	target := blocks[len(blocks)-5]
 	for _, ro := range []bool{true, false} {
-		dev := newMemDev(append([]byte(nil), img...))
+		dev := newDev(t, append([]byte(nil), img...))
 		_, err := Mount(dev, Options{NoRecovery: true})
 		require.ErrorIs(t, err, ErrNeedsRecovery)
 		f, err := Mount(dev, Options{ReadOnly: ro})
@@ -163,8 +164,8 @@ func TestReplaySyntheticJournal(t *testing.T) {
 		assert.Equal(t, "REPLAYED", string(got[len(got)-8:]))
 		require.NoError(t, f.Close())
 		if !ro {
-			assert.Equal(t, "REPLAYED", string(dev.image()[int(target+1)*1024-8:int(target+1)*1024]))
-			fsck(t, dev.image())
+			assert.Equal(t, "REPLAYED", string(dev.Image()[int(target+1)*1024-8:int(target+1)*1024]))
+			fsck(t, dev.Image())
 		}
 	}
 }
@@ -196,7 +197,7 @@ func FuzzMount(f *testing.F) {
 			}
 		}
 		for _, ro := range []bool{true, false} {
-			dev := &strictDev{memDev: newMemDev(append([]byte(nil), img...)), t: t}
+			dev := &strictDev{Block: newDev(t, img), t: t}
 			fsys, err := Mount(dev, Options{ReadOnly: ro})
 			if err != nil {
 				continue

@@ -6,49 +6,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/anykernel/anykernel/hal"
+	"github.com/anykernel/anykernel/hal/mem"
 	"github.com/anykernel/anykernel/internal/testenv"
 	"github.com/stretchr/testify/require"
 )
 
-// memDev is a minimal RAM block device for tests.
-type memDev struct {
-	mu   sync.Mutex
-	data []byte
-	ss   int
-}
-
-func newMemDev(img []byte) *memDev { return &memDev{data: img, ss: 512} }
-
-func (d *memDev) ReadAt(p []byte, off int64) (int, error) {
-	if err := hal.CheckRange(d, "read", off, int64(len(p))); err != nil {
-		return 0, err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return copy(p, d.data[off:]), nil
-}
-
-func (d *memDev) WriteAt(p []byte, off int64) (int, error) {
-	if err := hal.CheckRange(d, "write", off, int64(len(p))); err != nil {
-		return 0, err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return copy(d.data[off:], p), nil
-}
-
-func (d *memDev) SectorSize() int { return d.ss }
-func (d *memDev) Size() int64     { return int64(len(d.data)) }
-func (d *memDev) Sync() error     { return nil }
-func (d *memDev) Close() error    { return nil }
-func (d *memDev) image() []byte {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return append([]byte(nil), d.data...)
+// newDev returns a RAM disk holding a copy of img.
+func newDev(t testing.TB, img []byte) *mem.Block {
+	t.Helper()
+	d, err := mem.NewBlockFromImage(img, mem.BlockOptions{SectorSize: 512})
+	require.NoError(t, err)
+	return d
 }
 
 // mkfsImage runs mke2fs with args on a new image of size bytes and returns

@@ -248,13 +248,13 @@ func TestKernelReadsOurImages(t *testing.T) {
 	needKernel(t)
 	for _, k := range writableKinds {
 		t.Run(k.name, func(t *testing.T) {
-			dev := newMemDev(mkfsImage(t, 64<<20, k.args...))
+			dev := newDev(t, mkfsImage(t, 64<<20, k.args...))
 			f, err := Mount(dev, Options{})
 			require.NoError(t, err)
 			buildWithBlockfs(t, f)
 			want := snapshotFS(t, f)
 			require.NoError(t, f.Close())
-			img := dev.image()
+			img := dev.Image()
 			fsck(t, img)
 			p := writeImageFile(t, img)
 			dir := loopMount(t, p, "ro")
@@ -306,7 +306,7 @@ func TestReadKernelImages(t *testing.T) {
 			umount(t, dir)
 			img, err := os.ReadFile(p)
 			require.NoError(t, err)
-			dev := newMemDev(img)
+			dev := newDev(t, img)
 			f, err := Mount(dev, Options{})
 			require.NoError(t, err)
 			assertSameTree(t, want, snapshotFS(t, f))
@@ -328,7 +328,7 @@ func TestReadKernelImages(t *testing.T) {
 			require.NoError(t, f.Rename("a", "htree/a"))
 			want = snapshotFS(t, f)
 			require.NoError(t, f.Close())
-			img = dev.image()
+			img = dev.Image()
 			fsck(t, img)
 			require.NoError(t, os.WriteFile(p, img, 0o644))
 			dir = loopMount(t, p, "ro")
@@ -353,20 +353,20 @@ func TestReplayKernelJournal(t *testing.T) {
 				img, err := os.ReadFile(p)
 				require.NoError(t, err)
 				umount(t, dir)
-				f0, err := Mount(newMemDev(append([]byte(nil), img...)), Options{NoRecovery: true})
+				f0, err := Mount(newDev(t, append([]byte(nil), img...)), Options{NoRecovery: true})
 				require.ErrorIs(t, err, ErrNeedsRecovery)
 				require.Nil(t, f0)
 
-				dev := newMemDev(append([]byte(nil), img...))
+				dev := newDev(t, append([]byte(nil), img...))
 				f, err := Mount(dev, Options{ReadOnly: ro})
 				require.NoError(t, err)
 				assertSameTree(t, want, snapshotFS(t, f))
 				require.NoError(t, f.Close())
 				if ro {
-					assert.Equal(t, img, dev.image(), "a read-only mount wrote to the device")
+					assert.Equal(t, img, dev.Image(), "a read-only mount wrote to the device")
 					return
 				}
-				fsck(t, dev.image())
+				fsck(t, dev.Image())
 			})
 		}
 	}

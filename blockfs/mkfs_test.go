@@ -25,11 +25,11 @@ func TestMkfs(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			dev := newMemDev(make([]byte, c.size))
+			dev := newDev(t, make([]byte, c.size))
 			require.NoError(t, Mkfs(dev, c.opts))
-			img := dev.image()
+			img := dev.Image()
 			fsck(t, img)
-			f, err := Mount(newMemDev(img), Options{ReadOnly: true})
+			f, err := Mount(newDev(t, img), Options{ReadOnly: true})
 			require.NoError(t, err)
 			st, err := f.Statfs()
 			require.NoError(t, err)
@@ -49,9 +49,9 @@ func TestKernelMountsMkfs(t *testing.T) {
 	src := t.TempDir()
 	makeTree(t, src)
 	for _, bs := range []int{1024, 4096} {
-		dev := newMemDev(make([]byte, 64<<20))
+		dev := newDev(t, make([]byte, 64<<20))
 		require.NoError(t, Mkfs(dev, MkfsOptions{BlockSize: bs, Root: os.DirFS(src)}))
-		p := writeImageFile(t, dev.image())
+		p := writeImageFile(t, dev.Image())
 		dir := loopMount(t, p, "rw")
 		assertSameTree(t, withoutRootLinks(snapshotHost(t, src)), withoutRootLinks(snapshotHost(t, dir)))
 		require.NoError(t, os.WriteFile(dir+"/kernel-was-here", []byte("k"), 0o644))
@@ -59,7 +59,7 @@ func TestKernelMountsMkfs(t *testing.T) {
 		img, err := os.ReadFile(p)
 		require.NoError(t, err)
 		fsck(t, img)
-		f, err := Mount(newMemDev(img), Options{})
+		f, err := Mount(newDev(t, img), Options{})
 		require.NoError(t, err)
 		b, err := f.ReadFile("kernel-was-here")
 		require.NoError(t, err)

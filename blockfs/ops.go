@@ -666,6 +666,14 @@ func (f *FS) Chtimes(name string, atime, mtime time.Time) error {
 	})
 }
 
+// Lchtimes is Chtimes without following a final symlink.
+func (f *FS) Lchtimes(name string, atime, mtime time.Time) error {
+	return f.modifyInode("lchtimes", name, false, func(in *inode) error {
+		f.chtimes(in, atime, mtime)
+		return nil
+	})
+}
+
 func (f *FS) chtimes(in *inode, atime, mtime time.Time) {
 	if !atime.IsZero() {
 		f.setTime(in, i_atime, i_atime_extra, atime)

@@ -36,7 +36,7 @@ func TestRandomOpsAgainstHost(t *testing.T) {
 	for _, k := range writableKinds[:2] {
 		t.Run(k.name, func(t *testing.T) {
 			host := t.TempDir()
-			dev := newMemDev(mkfsImage(t, 64<<20, k.args...))
+			dev := newDev(t, mkfsImage(t, 64<<20, k.args...))
 			f, err := Mount(dev, Options{})
 			require.NoError(t, err)
 			rng := rand.New(rand.NewPCG(1, uint64(len(k.name))))
@@ -125,7 +125,7 @@ func TestRandomOpsAgainstHost(t *testing.T) {
 					}
 				}
 				require.NoError(t, f.Sync())
-				fsck(t, dev.image())
+				fsck(t, dev.Image())
 				assertSameTree(t, withoutRootLinks(snapshotHost(t, host)), withoutRootLinks(snapshotFS(t, f)))
 			}
 			require.NoError(t, f.Close())

@@ -30,7 +30,7 @@ func TestReadImagesFSTest(t *testing.T) {
 	for _, k := range imageKinds {
 		t.Run(k.name, func(t *testing.T) {
 			img := mkfsImage(t, 32<<20, append(k.args, "-d", src)...)
-			f, err := Mount(newMemDev(img), Options{ReadOnly: true})
+			f, err := Mount(newDev(t, img), Options{ReadOnly: true})
 			require.NoError(t, err)
 			defer f.Close()
 			require.NoError(t, fstest.TestFS(f, "hello.txt", "dir/big.bin", "dir/sub/deep.txt", "many/file-119-"+repeatX(119%40), "sparse"))

@@ -46,7 +46,7 @@ func writeFile(t *testing.T, f *FS, name string, data []byte) {
 func TestWriteOpsFsckClean(t *testing.T) {
 	for _, k := range writableKinds {
 		t.Run(k.name, func(t *testing.T) {
-			dev := newMemDev(mkfsImage(t, 64<<20, k.args...))
+			dev := newDev(t, mkfsImage(t, 64<<20, k.args...))
 			f, err := Mount(dev, Options{})
 			require.NoError(t, err)
 			require.False(t, f.ReadOnly())
@@ -181,10 +181,10 @@ func TestWriteOpsFsckClean(t *testing.T) {
 			assert.Less(t, sf.BlocksFree, sf.Blocks)
 
 			require.NoError(t, f.Close())
-			fsck(t, dev.image())
+			fsck(t, dev.Image())
 
 			// Everything is still there after a remount.
-			f2, err := Mount(newMemDev(dev.image()), Options{ReadOnly: true})
+			f2, err := Mount(newDev(t, dev.Image()), Options{ReadOnly: true})
 			require.NoError(t, err)
 			d, err = f2.ReadFile("a/big")
 			require.NoError(t, err)
