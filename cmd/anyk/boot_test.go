@@ -169,3 +169,18 @@ func TestBootTooLittleMemory(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "needs at least")
 }
+
+func TestMeasure(t *testing.T) {
+	img := image(t, "examples/hello")
+	testenv.NeedCommand(t, "qemu-system-x86_64")
+	m, err := measure(context.Background(), runOptions{Image: img, Timeout: 3 * time.Minute}, 1)
+	require.NoError(t, err)
+	st, err := os.Stat(img)
+	require.NoError(t, err)
+	assert.Equal(t, st.Size(), m.SizeBytes)
+	assert.Positive(t, m.EntryToMain)
+	assert.GreaterOrEqual(t, m.EntryToExit, m.EntryToMain)
+	assert.Greater(t, m.MinMemoryMiB, int(m.LoadedBytes>>20), "needs at least the loaded image")
+	assert.LessOrEqual(t, m.MinMemoryMiB, 256)
+	t.Logf("hello: %d bytes, entry->main %v, entry->exit %v, smallest -m %d MiB", m.SizeBytes, m.EntryToMain, m.EntryToExit, m.MinMemoryMiB)
+}

@@ -60,7 +60,9 @@ func buildImage(ctx context.Context, pkg, out, tags string, stderr io.Writer) er
 	}
 	defer os.RemoveAll(tmp)
 	elfPath := filepath.Join(tmp, "prog")
-	args := []string{"build", "-o", elfPath, "-ldflags=-E=" + entrySym}
+	// -w drops DWARF; the symbol table (patched below) and the pclntab
+	// (for symbolizing dumps) stay.
+	args := []string{"build", "-o", elfPath, "-ldflags=-w -E=" + entrySym}
 	if tags != "" {
 		args = append(args, "-tags", tags)
 	}

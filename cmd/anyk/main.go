@@ -3,6 +3,7 @@
 //
 //	anyk build [-o IMAGE] [-tags TAGS] PACKAGE
 //	anyk run [-m SIZE] [-kvm] [-trace] [-summary] [-env NAME=VALUE]... [-timeout D] IMAGE [-- ARG...]
+//	anyk measure [-boots N] IMAGE [-- ARG...]
 //
 // build compiles PACKAGE (which must import github.com/anykernel/anykernel/hal/pc)
 // as a static GOOS=linux GOARCH=amd64 program with the platform's boot code
@@ -14,6 +15,10 @@
 // the -env variables on the kernel command line, and exits with the
 // program's exit status. Kernel register dumps are annotated with the
 // function and line of each code address.
+//
+// measure reports an image's size, the guest time from kernel entry to
+// main.main and to exit (median over several boots under TCG), and the
+// smallest -m in which the program runs to exit status 0.
 package main
 
 import (
@@ -46,7 +51,8 @@ func (e *exitError) Error() string { return fmt.Sprintf("program exited with sta
 
 const usage = `usage:
   anyk build [-o IMAGE] [-tags TAGS] PACKAGE
-  anyk run [-m SIZE] [-kvm] [-trace] [-summary] [-env NAME=VALUE]... [-timeout D] IMAGE [-- ARG...]`
+  anyk run [-m SIZE] [-kvm] [-trace] [-summary] [-env NAME=VALUE]... [-timeout D] IMAGE [-- ARG...]
+  anyk measure [-boots N] IMAGE [-- ARG...]`
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -57,6 +63,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdBuild(ctx, args[1:], stderr)
 	case "run":
 		return cmdRun(ctx, args[1:], stdin, stdout, stderr)
+	case "measure":
+		return cmdMeasure(ctx, args[1:], stdout, stderr)
 	}
 	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
 }
