@@ -104,11 +104,15 @@ func BenchmarkBlock(b *testing.B) {
 		{"read-128k", 128 << 10, false},
 		{"write-128k", 128 << 10, true},
 	} {
-		for _, backend := range []string{"ref-mem", "virtio"} {
+		for _, backend := range []string{"ref-mem", "virtio", "virtio-poll"} {
 			b.Run(io.name+"/"+backend, func(b *testing.B) {
 				var d hal.BlockDevice
-				if backend == "virtio" {
-					vb, _, _ := newBlock(b, diskSize, mem.BlockOptions{}, model.BlockOptions{}, model.Options{}, virtio.BlockOptions{})
+				if backend != "ref-mem" {
+					do := virtio.BlockOptions{}
+					if backend == "virtio-poll" {
+						do.Poll = 64
+					}
+					vb, _, _ := newBlock(b, diskSize, mem.BlockOptions{}, model.BlockOptions{}, model.Options{}, do)
 					d = vb
 				} else {
 					mb, err := mem.NewBlock(diskSize, mem.BlockOptions{})

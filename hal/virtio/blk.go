@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"time"
 
@@ -27,6 +28,10 @@ type BlockOptions struct {
 	MaxTransfer int
 	// Slots is how many requests may be in flight at once; zero means 16.
 	Slots int
+	// Poll is how many times a request checks for its completion,
+	// yielding the processor in between, before it waits for an
+	// interrupt; zero means it waits at once.
+	Poll int
 }
 
 // Block is a virtio-blk driver (virtio 1.2 §5.2). It implements
@@ -43,6 +48,7 @@ type Block struct {
 	segMax     int
 	sizeMax    int
 	chunk      int
+	poll       int
 
 	// recovery holds requests (read side) out while the queue is reset
 	// (write side).
@@ -89,7 +95,7 @@ func NewBlock(t Transport, o BlockOptions) (*Block, error) {
 		return nil, err
 	}
 	d.features = f
-	b := &Block{d: d, ro: o.ReadOnly || f&Bit(VIRTIO_BLK_F_RO) != 0}
+	b := &Block{d: d, ro: o.ReadOnly || f&Bit(VIRTIO_BLK_F_RO) != 0, poll: o.Poll}
 	if err := b.readConfig(); err != nil {
 		t.SetStatus(t.Status() | VIRTIO_CONFIG_S_FAILED)
 		return nil, err
@@ -397,7 +403,7 @@ func (b *Block) submit(s *blkSlot) error {
 // wait waits until s's request completes.
 func (b *Block) wait(s *blkSlot) error {
 	q := b.q
-	for {
+	for spin := 0; ; spin++ {
 		select {
 		case <-s.done:
 			return nil
@@ -405,6 +411,11 @@ func (b *Block) wait(s *blkSlot) error {
 		}
 		q.mu.Lock()
 		err := b.reap()
+		if err == nil && spin < b.poll {
+			q.mu.Unlock()
+			runtime.Gosched()
+			continue
+		}
 		pending := err == nil && q.arm()
 		q.mu.Unlock()
 		if err != nil {
