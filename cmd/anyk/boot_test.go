@@ -184,3 +184,13 @@ func TestMeasure(t *testing.T) {
 	assert.LessOrEqual(t, m.MinMemoryMiB, 256)
 	t.Logf("hello: %d bytes, entry->main %v, entry->exit %v, smallest -m %d MiB", m.SizeBytes, m.EntryToMain, m.EntryToExit, m.MinMemoryMiB)
 }
+
+func TestBootFatalFault(t *testing.T) {
+	img := image(t, "examples/stress")
+	r := bootImage(t, runOptions{Image: img, Args: []string{"crash"}})
+	require.NoError(t, r.err)
+	assert.Equal(t, 128+11, r.code, "killed by SIGSEGV")
+	assert.Contains(t, r.console, "anyk: unhandled fault: signal 11")
+	assert.Contains(t, r.console, " addr 0x8 ", "faulting address")
+	assert.Contains(t, r.console, "[main.crash (", "symbolized stack")
+}

@@ -205,7 +205,7 @@ func (p *Process) PageFault(m Machine, addr uint64, write bool) {
 		if m.Populate(page, PageSize) {
 			return
 		}
-		p.fatal(m, t, "out of memory", SIGKILL)
+		p.fatal(m, t, "out of memory", SIGKILL, addr)
 		return
 	}
 	code := SEGV_MAPERR

@@ -67,19 +67,41 @@ func (p *Process) Fault(m Machine, sig, code int, addr uint64) {
 	th := &p.Threads[t]
 	act := &p.sigact[sig]
 	if act.handler == SIG_DFL || act.handler == SIG_IGN || th.sigMask&sigBit(sig) != 0 {
-		p.fatal(m, t, "unhandled fault", sig)
+		p.fatal(m, t, "unhandled fault", sig, addr)
 		return
 	}
 	p.deliver(m, t, sig, code, addr)
 }
 
-// fatal ends the process because of signal sig in thread t, printing the
-// registers.
-func (p *Process) fatal(m Machine, t int, why string, sig int) {
-	l := p.line()
+// fatal ends the process because of signal sig in thread t, printing
+// the registers, the faulting address and the frame-pointer chain of
+// return addresses (anyk run symbolizes them).
+func (p *Process) fatal(m Machine, t int, why string, sig int, addr uint64) {
 	r := &p.Threads[t].Regs
-	l.s("anyk: ").s(why).s(": signal ").d(int64(sig)).s(" tid ").d(int64(p.Threads[t].Tid)).s(" rip ").x(r.RIP).s(" rsp ").x(r.RSP).s(" vector ").d(int64(r.Vector)).s("\n")
+	l := p.line()
+	l.s("anyk: ").s(why).s(": signal ").d(int64(sig)).s(" tid ").d(int64(p.Threads[t].Tid)).s(" addr ").x(addr).s(" vector ").d(int64(r.Vector)).s(" error ").x(r.ErrCode).s("\n")
 	m.Console(l.bytes())
+	l = p.line()
+	l.s("anyk: rip ").x(r.RIP).s(" rsp ").x(r.RSP).s(" rbp ").x(r.RBP).s(" rax ").x(r.RAX).s(" rbx ").x(r.RBX).s("\n")
+	m.Console(l.bytes())
+	l = p.line()
+	l.s("anyk: rcx ").x(r.RCX).s(" rdx ").x(r.RDX).s(" rsi ").x(r.RSI).s(" rdi ").x(r.RDI).s(" r14 ").x(r.R14).s("\n")
+	m.Console(l.bytes())
+	bp := r.RBP
+	for i := 0; i < 32 && bp&7 == 0 && p.MM.Access(bp, 16, false); i++ {
+		b, err := p.user(m, bp, 16, false)
+		if err != 0 {
+			break
+		}
+		l = p.line()
+		l.s("anyk:   pc ").x(get64(b[8:])).s("\n")
+		m.Console(l.bytes())
+		next := get64(b)
+		if next <= bp {
+			break
+		}
+		bp = next
+	}
 	p.exit(m, 128+sig)
 }
 
@@ -108,7 +130,7 @@ func (p *Process) Resume(m Machine, t int) {
 		return
 	case act.handler == SIG_DFL:
 		if !defaultIgnored(sig) {
-			p.fatal(m, t, "killed", sig)
+			p.fatal(m, t, "killed", sig, 0)
 		}
 		return
 	}
@@ -130,7 +152,7 @@ func (p *Process) deliver(m Machine, t, sig, code int, addr uint64) {
 	frame := ((fpstate - frameSize) &^ 15) - 8
 	b, err := p.user(m, frame, sp-frame, true)
 	if err != 0 {
-		p.fatal(m, t, "cannot write signal frame", SIGSEGV)
+		p.fatal(m, t, "cannot write signal frame", SIGSEGV, sp)
 		return
 	}
 	clear(b)
@@ -199,7 +221,7 @@ func (p *Process) sigreturn(m Machine, t int) {
 	frame := r.RSP - 8
 	b, err := p.user(m, frame, frameSize, false)
 	if err != 0 {
-		p.fatal(m, t, "bad signal frame", SIGSEGV)
+		p.fatal(m, t, "bad signal frame", SIGSEGV, frame)
 		return
 	}
 	mc := b[mcontextOff:]

@@ -2,9 +2,11 @@
 // goroutines and channels, timers and sleep accuracy, garbage collection
 // under heavy churn, asynchronous preemption of a tight loop, a nil
 // dereference recovered as a panic, exit statuses, crypto and the wall
-// clock. Each check is a subcommand; with none it runs them all.
+// clock. Each check is a subcommand; with none it runs them all. crash
+// blocks SIGSEGV and dereferences nil, so the kernel (not the Go runtime)
+// reports the fault: it shows what a fatal fault looks like.
 //
-//	stress [goroutines|timers|gc|preempt|nilderef|sha256 TEXT|clock|exit CODE]...
+//	stress [goroutines|timers|gc|preempt|nilderef|sha256 TEXT|clock|exit CODE|crash]...
 //
 // Checks print "PASS name" or "FAIL name: reason"; the program exits 1 if
 // any failed. Built normally it runs on Linux; anyk build makes it boot.
@@ -22,7 +24,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+	"unsafe"
 
 	_ "github.com/anykernel/anykernel/hal/pc"
 )
@@ -63,6 +67,9 @@ func run(args []string, stdout io.Writer) int {
 			}
 			sum := sha256.Sum256([]byte(text))
 			fmt.Fprintf(stdout, "sha256 %s\n", hex.EncodeToString(sum[:]))
+			continue
+		case "crash":
+			crash()
 			continue
 		case "clock":
 			fmt.Fprintf(stdout, "clock %d\n", time.Now().UnixNano())
@@ -248,4 +255,14 @@ func checkNilDeref() (err error) {
 	}()
 	_ = p.next.next
 	return errors.New("dereference did not fault")
+}
+
+// crash blocks SIGSEGV in this thread and faults, so the fault cannot be
+// turned into a Go panic.
+func crash() {
+	runtime.LockOSThread()
+	set := uint64(1) << (syscall.SIGSEGV - 1)
+	syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, 0 /* SIG_BLOCK */, uintptr(unsafe.Pointer(&set)), 0, 8, 0, 0)
+	var p *[2]int
+	fmt.Println(p[1])
 }
