@@ -22,9 +22,10 @@ import (
 type Clock struct {
 	start time.Time
 
-	mu    sync.Mutex
-	queue timerq.Queue
-	wake  *time.Timer // armed for the earliest deadline in queue
+	mu     sync.Mutex
+	queue  timerq.Queue
+	wake   *time.Timer // armed for the earliest deadline in queue
+	firing bool        // a fire call is running timers
 }
 
 var _ hal.Clock = (*Clock)(nil)
@@ -68,18 +69,34 @@ func (c *Clock) rearm() {
 	c.wake.Reset(next - c.Monotonic())
 }
 
-// fire runs every timer that is due, in deadline order.
+// fire runs every timer that is due, in deadline order. Only one fire runs
+// timers at a time: a wake-up that arrives while another is running its
+// batch leaves the work to it, so a later deadline can never overtake an
+// earlier one that is still being called.
 func (c *Clock) fire() {
 	c.mu.Lock()
-	now := c.Monotonic()
-	var due []func()
-	for t := c.queue.PopDue(now); t != nil; t = c.queue.PopDue(now) {
-		due = append(due, t.F)
+	if c.firing {
+		c.mu.Unlock()
+		return
 	}
-	c.rearm()
-	c.mu.Unlock()
-	for _, f := range due {
-		f()
+	c.firing = true
+	for {
+		now := c.Monotonic()
+		var due []func()
+		for t := c.queue.PopDue(now); t != nil; t = c.queue.PopDue(now) {
+			due = append(due, t.F)
+		}
+		if len(due) == 0 {
+			c.firing = false
+			c.rearm()
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		for _, f := range due {
+			f()
+		}
+		c.mu.Lock()
 	}
 }
 

@@ -15,23 +15,25 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// TestCloseDeadlinesInOrder arms timers a microsecond apart in reverse
-// order of creation; they must still fire in deadline order.
-func TestCloseDeadlinesInOrder(t *testing.T) {
+// TestSlowCallbackKeepsOrder: a timer due while an earlier timer's callback
+// is still running must wait for it, not overtake it on another goroutine.
+func TestSlowCallbackKeepsOrder(t *testing.T) {
 	c := osclock.New()
-	const n = 50
-	got := make(chan int, n)
-	for i := n - 1; i >= 0; i-- {
-		c.AfterFunc(time.Millisecond+time.Duration(i)*time.Microsecond, func() { got <- i })
-	}
-	for want := range n {
+	got := make(chan string, 3)
+	c.AfterFunc(time.Millisecond, func() {
+		time.Sleep(5 * time.Millisecond)
+		got <- "first"
+	})
+	c.AfterFunc(1500*time.Microsecond, func() { got <- "second" })
+	c.AfterFunc(2*time.Millisecond, func() { got <- "third" })
+	for _, want := range []string{"first", "second", "third"} {
 		select {
-		case i := <-got:
-			if i != want {
-				t.Fatalf("timer %d fired in position %d", i, want)
+		case name := <-got:
+			if name != want {
+				t.Fatalf("%s timer fired when %s was due to", name, want)
 			}
 		case <-time.After(10 * time.Second):
-			t.Fatalf("timer %d never fired", want)
+			t.Fatalf("%s timer never fired", want)
 		}
 	}
 }
