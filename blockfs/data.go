@@ -9,6 +9,9 @@ import (
 const maxFileBlocks = 1 << 32
 
 func (f *FS) maxFileSize() uint64 {
+	if f.incompat&EXT4_FEATURE_INCOMPAT_EXTENTS == 0 {
+		return min(f.blockMapLimit(), maxFileBlocks-1) << f.logBS
+	}
 	return uint64(maxFileBlocks-1) << f.logBS
 }
 

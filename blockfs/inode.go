@@ -2,6 +2,7 @@ package blockfs
 
 import (
 	"fmt"
+	"syscall"
 	"sort"
 	"time"
 )
@@ -678,6 +679,118 @@ func (f *FS) writeMapping(in *inode) error {
 	return nil
 }
 
+// blockMapLimit is the number of file blocks a block map can address.
+func (f *FS) blockMapLimit() uint64 {
+	per := uint64(f.bs / 4)
+	return EXT4_NDIR_BLOCKS + per + per*per + per*per*per
+}
+
+// writeBlockMap stores in.ext as an ext2/ext3 block map (direct, indirect,
+// double and triple indirect blocks), reusing old indirect blocks.
 func (f *FS) writeBlockMap(in *inode) error {
-	return fmt.Errorf("blockfs: inode %d: writing block-mapped files: %w", in.ino, ErrUnsupportedFeature)
+	per := uint64(f.bs / 4)
+	for _, e := range in.ext {
+		if e.unwritten {
+			return fmt.Errorf("blockfs: inode %d: unwritten extent in a block map: %w", in.ino, errCorrupt)
+		}
+		if uint64(e.lblk)+uint64(e.len) > f.blockMapLimit() || e.pblk+uint64(e.len) > 1<<32 {
+			return fmt.Errorf("blockfs: inode %d: block beyond a block map's reach: %w", in.ino, syscall.EFBIG)
+		}
+	}
+	pool := in.meta
+	var meta []uint64
+	getBlock := func() (uint64, []byte, error) {
+		var b uint64
+		if len(pool) > 0 {
+			b, pool = pool[0], pool[1:]
+		} else {
+			goal := uint64(0)
+			if len(in.ext) > 0 {
+				goal = in.ext[0].pblk
+			}
+			nb, _, err := f.allocBlocks(goal, 1)
+			if err != nil {
+				return 0, nil, err
+			}
+			f.addBlocks(in, 1)
+			b = nb
+		}
+		meta = append(meta, b)
+		return b, f.bnew(b), nil
+	}
+	// mapped reports whether any block in [lo, lo+n) is mapped.
+	mapped := func(lo, n uint64) bool {
+		_, i := in.findExt(uint32(min(lo, 1<<32-1)))
+		if i < len(in.ext) && uint64(in.ext[i].lblk) < lo+n && lo < 1<<32 {
+			return true
+		}
+		return false
+	}
+	lookup := func(l uint64) uint32 {
+		if l >= 1<<32 {
+			return 0
+		}
+		p, _, ok := in.bmap(uint32(l))
+		if !ok {
+			return 0
+		}
+		return uint32(p)
+	}
+	// build writes the indirect tree of the given level covering file
+	// blocks from base and returns its block (0 if nothing is mapped).
+	var build func(level int, base uint64) (uint32, error)
+	build = func(level int, base uint64) (uint32, error) {
+		span := uint64(1)
+		for i := 0; i < level; i++ {
+			span *= per
+		}
+		if !mapped(base, span) {
+			return 0, nil
+		}
+		blk, buf, err := getBlock()
+		if err != nil {
+			return 0, err
+		}
+		sub := span / per
+		for i := uint64(0); i < per; i++ {
+			var v uint32
+			if level == 1 {
+				v = lookup(base + i)
+			} else if v, err = build(level-1, base+i*sub); err != nil {
+				return 0, err
+			}
+			put32(buf, int(4*i), v)
+		}
+		f.bdirty(blk, buf)
+		return uint32(blk), nil
+	}
+	var iblock [15]uint32
+	for i := 0; i < EXT4_NDIR_BLOCKS; i++ {
+		iblock[i] = lookup(uint64(i))
+	}
+	base := uint64(EXT4_NDIR_BLOCKS)
+	span := per
+	for lvl := 1; lvl <= 3; lvl++ {
+		v, err := build(lvl, base)
+		if err != nil {
+			return err
+		}
+		iblock[EXT4_NDIR_BLOCKS+lvl-1] = v
+		base += span
+		span *= per
+	}
+	for _, b := range pool {
+		if err := f.freeBlocks(b, 1); err != nil {
+			return err
+		}
+		f.addBlocks(in, -1)
+	}
+	in.meta = meta
+	for i, v := range iblock {
+		put32(in.raw, i_block+4*i, v)
+	}
+	in.setFlags(in.flags() &^ EXT4_EXTENTS_FL)
+	in.mapDirty = false
+	in.dirty = true
+	return nil
 }

@@ -15,14 +15,18 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var writableKinds = []struct {
+type imageKind struct {
 	name string
 	args []string
-}{
+}
+
+var writableKinds = []imageKind{
 	{"ext4-1k", []string{"-t", "ext4", "-b", "1024"}},
 	{"ext4-4k", []string{"-t", "ext4", "-b", "4096"}},
 	{"ext4-nocsum", []string{"-t", "ext4", "-O", "^metadata_csum,uninit_bg"}},
 	{"ext4-32bit", []string{"-t", "ext4", "-O", "^64bit"}},
+	{"ext3", []string{"-t", "ext3"}},
+	{"ext2", []string{"-t", "ext2"}},
 }
 
 func pattern(n int, seed byte) []byte {
