@@ -2,8 +2,8 @@ package blockfs
 
 import (
 	"fmt"
-	"syscall"
 	"sort"
+	"syscall"
 	"time"
 )
 
