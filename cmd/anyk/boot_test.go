@@ -111,7 +111,8 @@ func TestBootSummary(t *testing.T) {
 	assert.Contains(t, r.console, "Hello, anykernel!")
 	assert.Contains(t, r.console, "] write(0x1, ", "trace shows the write")
 	assert.Contains(t, r.console, "exit_group=1")
-	assert.Contains(t, r.console, "boot entry->main ")
+	assert.Contains(t, r.console, " entry->main ")
+	assert.Contains(t, r.console, "boot entry->runtime ")
 	assert.True(t, strings.Contains(r.console, "frames in use "), "summary shows frames")
 }
 

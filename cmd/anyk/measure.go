@@ -24,7 +24,7 @@ type measurement struct {
 }
 
 var (
-	mainTime = regexp.MustCompile(`boot entry->main (\d+) us`)
+	mainTime = regexp.MustCompile(`entry->main (\d+) us`)
 	exitTime = regexp.MustCompile(`entry->exit (\d+) us`)
 )
 

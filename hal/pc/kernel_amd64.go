@@ -42,6 +42,7 @@ var (
 	mbiAddr   uint64
 	tscEntry  uint64
 	tscMain   uint64
+	tscUser   uint64 // first system call: the kernel's own start-up is done
 	userEntry uint64
 
 	gdt      [6]uint64
@@ -283,6 +284,9 @@ func trap(f uintptr) {
 	}
 	switch {
 	case v == vecSyscall:
+		if tscUser == 0 {
+			tscUser = rdtsc()
+		}
 		proc.Syscall(&mach)
 	case v == vecTimer:
 		outb(0x20, 0x20)
@@ -405,8 +409,11 @@ func summary() {
 	var l line
 	l.s("anyk: frames in use ").d(int64(frames.Used())).s(" of ").d(int64(frames.Total())).
 		s(", memory top ").d(int64(memTop >> 20)).s(" MiB")
+	if tscUser != 0 {
+		l.s(", boot entry->runtime ").d(tscToNs(tscUser-tscEntry) / 1000).s(" us")
+	}
 	if tscMain != 0 {
-		l.s(", boot entry->main ").d(tscToNs(tscMain-tscEntry) / 1000).s(" us")
+		l.s(", entry->main ").d(tscToNs(tscMain-tscEntry) / 1000).s(" us")
 	}
 	l.s(", entry->exit ").d(tscToNs(rdtsc()-tscEntry) / 1000).s(" us\n")
 	say(&l)
