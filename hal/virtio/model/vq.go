@@ -62,6 +62,7 @@ type Chain struct {
 	ReadLen  int
 	WriteLen int
 	epoch    uint64
+	vq       *VQ
 }
 
 func (c *Chain) reset() {
@@ -188,6 +189,7 @@ func (q *VQ) Pop(c *Chain) (ok bool, err error) {
 		return false, q.fail(err)
 	}
 	c.epoch = q.epoch
+	c.vq = q
 	return true, nil
 }
 
@@ -345,9 +347,27 @@ func (q *VQ) faultsFor() *Faults {
 	return f
 }
 
+// live locks the chain's queue and reports whether the chain still
+// belongs to it: after a queue or device reset the device must not touch
+// the driver's buffers again (§2.6.1). The caller unlocks c.vq.mu.
+func (c *Chain) live() bool {
+	if c.vq == nil {
+		return false
+	}
+	c.vq.mu.Lock()
+	return c.vq.enabled && c.vq.epoch == c.epoch
+}
+
 // CopyTo copies src into the chain's writable buffers from offset off and
-// returns how many bytes it copied.
+// returns how many bytes it copied (none once the queue was reset).
 func (c *Chain) CopyTo(off int, src []byte) int {
+	ok := c.live()
+	if c.vq != nil {
+		defer c.vq.mu.Unlock()
+	}
+	if !ok {
+		return 0
+	}
 	n := 0
 	for _, b := range c.Writable {
 		if off >= len(b) {
@@ -365,8 +385,15 @@ func (c *Chain) CopyTo(off int, src []byte) int {
 }
 
 // CopyFrom copies the chain's readable bytes from offset off into dst and
-// returns how many it copied.
+// returns how many it copied (none once the queue was reset).
 func (c *Chain) CopyFrom(off int, dst []byte) int {
+	ok := c.live()
+	if c.vq != nil {
+		defer c.vq.mu.Unlock()
+	}
+	if !ok {
+		return 0
+	}
 	n := 0
 	for _, b := range c.Readable {
 		if off >= len(b) {
