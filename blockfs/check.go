@@ -154,8 +154,12 @@ func (f *FS) Check() ([]string, error) {
 	} else {
 		walk(root, EXT4_ROOT_INO, 0)
 	}
+	internal := map[uint32]bool{}
+	for _, off := range []int{s_journal_inum, s_usr_quota_inum, s_grp_quota_inum, s_prj_quota_inum, s_orphan_file_inum} {
+		internal[le32(f.sb, off)] = true
+	}
 	for ino, in := range inUse {
-		if ino < f.firstIno {
+		if ino < f.firstIno || internal[ino] {
 			continue
 		}
 		want := links[ino]

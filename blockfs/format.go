@@ -72,6 +72,10 @@ const (
 	s_kbytes_written       = 0x178
 	s_overhead_clusters    = 0x248
 	s_checksum_seed        = 0x270
+	s_usr_quota_inum       = 0x240
+	s_grp_quota_inum       = 0x244
+	s_prj_quota_inum       = 0x26C
+	s_orphan_file_inum     = 0x280
 	s_checksum             = 0x3FC
 
 	EXT4_VALID_FS  = 0x0001
