@@ -1,6 +1,6 @@
-// Package virtio holds virtio 1.2 (OASIS, modern devices only:
-// VIRTIO_F_VERSION_1 is required) drivers for the four devices anykernel
-// needs, each behind its hal contract:
+// Package virtio holds virtio 1.2 (OASIS) drivers for the four devices
+// anykernel needs, each behind its hal contract. Modern devices only:
+// VIRTIO_F_VERSION_1 is required.
 //
 //   - [Net]: virtio-net (§5.1) as hal.NIC, hal.BatchNIC, hal.OffloadNIC and
 //     hal.LinkStateNIC;
@@ -10,73 +10,119 @@
 //     hal.ConsoleSizer;
 //   - [RNG]: virtio-rng (§5.4) as hal.Entropy.
 //
-// The drivers share the device initialisation of §3.1 (status handshake,
-// feature negotiation) and the split virtqueue of §2.7 (descriptor table,
-// available and used rings, indirect descriptors, VIRTIO_F_EVENT_IDX
-// notification suppression). A queue broken by a misbehaving device is
-// reset alone with VIRTIO_F_RING_RESET (§2.6.1), else the device is reset
-// and reinitialised.
+// The drivers share the initialisation of §3.1 (reset, ACKNOWLEDGE,
+// DRIVER, feature negotiation, FEATURES_OK, DRIVER_OK) and the split
+// virtqueue of §2.7: descriptor table, available and used rings, indirect
+// descriptors (VIRTIO_F_INDIRECT_DESC) and notification suppression with
+// VIRTIO_F_EVENT_IDX or the ring flags. A queue broken by a misbehaving or
+// stalled device is reset alone when VIRTIO_F_RING_RESET was negotiated
+// (§2.6.1); otherwise, and after DEVICE_NEEDS_RESET, the whole device is
+// reset and reinitialised with the same features. Packed virtqueues (§2.8)
+// are not implemented; a second implementation of the queue's methods
+// (add, kick, pop, arm, quiet) would add them without touching the
+// drivers.
 //
 // # Transports
 //
-// A driver sees its device only through [Transport]. Package virtio/mmio
-// implements it for virtio-mmio version 2 (§4.2) and package virtio/pci for
-// virtio-pci modern devices (§4.1: capability list, common/notify/ISR/device
-// configuration, MSI-X or INTx). Package virtio/model is a device model in
-// Go (the device side of the same four devices over hal/mem backends, with
-// fault injection) used to test the drivers hosted.
+// A driver sees its device only through [Transport]:
+//
+//	tr, err := mmio.New(regs, dma, irq, mmio.Options{})            // virtio-mmio v2 (§4.2)
+//	tr, err := pci.New(cfg, bars, dma, pci.Options{MSIX: vecs})    // virtio-pci modern (§4.1)
+//	switch tr.DeviceID() {
+//	case virtio.DeviceNet:
+//		nic, err := virtio.NewNet(tr, virtio.NetOptions{})
+//	case virtio.DeviceBlock:
+//		disk, err := virtio.NewBlock(tr, virtio.BlockOptions{})
+//	...
+//	}
+//
+// Package virtio/model is a device model in Go — the device side of the
+// same four devices over hal/mem backends, behind both transports, with
+// fault injection — that tests the drivers hosted. Package virtio/e2e runs
+// netstack and blockfs over them.
 //
 // # The platform interface
 //
-// The platform beneath the transports is three small interfaces, declared
-// in this package; a unikernel provides them from hardware, tests from
-// ordinary memory (package virtio/model):
+// Beneath the transports the platform supplies three small interfaces,
+// declared in this package. A unikernel implements them over hardware;
+// tests get them from package virtio/model.
 //
-//   - [Regs]: register access at byte offsets of a window, 8/16/32-bit,
-//     little endian in the device, host order in the API; strongly ordered
-//     (uncached MMIO, or PCI configuration mechanism #1 / ECAM for a
-//     configuration space). For MMIO it is the 0x200-byte device window;
-//     for PCI one Regs is configuration space (offsets 0-255, or 4095 with
-//     ECAM) and one per memory BAR the device has.
-//   - [DMA]: Alloc(size, align) returns zeroed memory and its bus address
-//     (the address the device uses: the physical address without an IOMMU;
-//     VIRTIO_F_ACCESS_PLATFORM is not negotiated). The memory must not move
-//     (not the Go heap under a moving collector; the Go heap is fine in the
-//     hosted tests because the device model is Go code addressing the same
-//     slice), must be cache coherent with the device (x86: any write-back
-//     RAM), its virtual address must be at least 8-byte aligned and agree
-//     with the bus address modulo 8. Free returns it after the device was
-//     reset or the queue disabled.
-//   - [Interrupt]: Wait(stop) blocks until the interrupt fired at least
-//     once since the previous Wait returned, or until stop is closed
-//     (returning false). One goroutine per Interrupt calls Wait. For a
-//     level-triggered line (MMIO, PCI INTx) the transport acknowledges the
-//     device (InterruptACK / reading ISR) after Wait returns; the platform
-//     must mask the line in its handler and unmask it when Wait is next
-//     called, or use edge semantics. For MSI-X the platform programs table
-//     entries 0..n-1 to deliver to the n Interrupts it passes to pci.New
-//     and enables MSI-X in the capability before calling it.
+// [Regs] is register access at byte offsets of a window: Read8/16/32 and
+// Write8/16/32, the value little endian in the device and host order in the
+// API. Accesses must reach the device in program order, also with respect
+// to the driver's accesses to DMA memory (on x86: an uncached mapping for
+// MMIO BARs and virtio-mmio regions; port I/O or ECAM for configuration
+// space). Accesses outside the window read as all ones and are dropped.
+// The windows are:
+//   - virtio-mmio: the device's register region (at least 0x100 bytes plus
+//     its configuration space; QEMU's are 0x200 bytes);
+//   - virtio-pci: configuration space of the function (offsets 0-255 at
+//     least), passed as cfg, and each memory BAR its virtio capabilities
+//     name, returned by bars(i) for BAR i (64-bit BARs by their lower
+//     index). The transport keeps to the capability's offset and length.
 //
-// Drivers order their accesses to shared ring memory with the sync/atomic
-// package on the naturally aligned 32-bit word holding each ring index or
-// event field, which is the barrier §2.7.13 requires on every architecture
-// Go supports and keeps the race detector informed in hosted tests.
+// [DMA] is memory the device reads and writes. Alloc(size, align) returns
+// zeroed memory and its bus address: the address the device uses, which
+// is the physical address when there is no IOMMU (VIRTIO_F_ACCESS_PLATFORM
+// is never negotiated). Each allocation must be contiguous in bus address
+// space, must not move, must be coherent with the device (ordinary
+// write-back RAM on x86), and its virtual address must be 8-byte aligned
+// and agree with the bus address modulo 8. align is a power of two up to
+// 4096. The drivers allocate everything when they start (queues up to 4 KiB
+// aligned and a few KiB; per-request buffers up to 128 KiB for virtio-blk
+// and up to 64 KiB + 12 bytes for virtio-net with TSO) and Free it after
+// resetting the device on Close. Budget: about 2.2 MiB for a block device,
+// 0.9 MiB for a NIC (4.7 MiB with TSO), 130 KiB for a console, 4 KiB for
+// an entropy device.
 //
-// Each driver's options take a hal.Clock (default: the Go runtime's clock)
-// and a Timeout: a request the device does not complete in time fails with
-// an error wrapping hal.ErrTimeout and the queue is reset before the next
-// request.
+// [Interrupt] is one interrupt line or MSI-X vector: Wait(stop) blocks
+// until it fired at least once since the previous Wait returned (raises in
+// between coalesce), or returns false once stop is closed. One goroutine of
+// the transport calls Wait on each Interrupt. For a level-triggered line
+// (virtio-mmio, PCI INTx) the transport acknowledges the device after Wait
+// returns (InterruptACK, or reading the ISR status); the platform's handler
+// should mask the line, signal EOI and wake Wait, and unmask the line when
+// Wait is next called. For MSI-X the platform programs table entries
+// 0..n-1 to reach its handlers, enables MSI-X in the capability, and
+// passes the n Interrupts in table order; the transport then uses vector 0
+// for configuration changes and spreads the queues over the others.
+//
+// Finding the devices is the platform's business: PCI functions with
+// vendor 0x1af4 and device 0x1000-0x107f, virtio-mmio regions from the
+// command line, device tree or ACPI (mmio.New returns an error wrapping
+// mmio.ErrNoDevice for an empty slot).
+//
+// Drivers order their accesses to the rings with sync/atomic operations on
+// the naturally aligned 32-bit word holding each ring index or event field
+// (package internal/ring, the only place that uses unsafe). That is the
+// barrier §2.7.13 asks for, on every architecture Go supports, and it keeps
+// the race detector informed in hosted tests, where the device is a
+// goroutine. There are no build tags.
+//
+// # Time
+//
+// Each driver's options take a hal.Clock (default: the Go runtime's) and a
+// Timeout (default [DefaultTimeout]). A request the device must complete
+// (a block request, a free transmit slot, the rest of a merged frame, an
+// entropy read) that does not complete in time fails with an error wrapping
+// hal.ErrTimeout, and the queue is reset before it is used again. Waiting
+// for received frames or console input has no timeout. Waiting allocates
+// nothing: the data paths are allocation-free in the steady state.
 //
 // # Untrusted devices
 //
 // A device is untrusted input. A used entry whose id is out of range or not
 // in flight (a duplicate), whose length exceeds the chain's writable bytes,
-// or a used index that advances past the chains in flight breaks the queue
+// or a used index that moves past the chains in flight breaks the queue
 // with an error wrapping [ErrDevice]; DEVICE_NEEDS_RESET is reported as
-// [ErrNeedsReset]; a configuration that never settles, missing required
-// features or refused features fail initialisation. The driver keeps its
-// own copy of every chain and never reads back descriptors, so a device
-// that scribbles on the descriptor table cannot make it loop. Nothing a
-// device does makes a driver panic, hang without a timeout, or touch memory
-// outside the buffers it allocated.
+// [ErrNeedsReset]. Initialisation fails, leaving the device FAILED, for
+// missing required features (errors.ErrUnsupported), refused features, a
+// configuration that keeps changing while read, an impossible block size or
+// MTU, or queues too small. A driver keeps its own copy of every chain and
+// never reads back descriptors, so a device that scribbles on the
+// descriptor table cannot make it loop or free the wrong buffers; receive
+// buffers are reposted only once the published used entries are consumed,
+// so a duplicate entry is caught rather than taken for a fresh completion.
+// Nothing a device does makes a driver panic, hang without a timeout, or
+// touch memory outside the buffers it allocated.
 package virtio
