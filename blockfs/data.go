@@ -1,7 +1,6 @@
 package blockfs
 
 import (
-	"fmt"
 	"syscall"
 )
 
@@ -157,4 +156,92 @@ func (f *FS) setFileSize(in *inode, size uint64) error {
 	return nil
 }
 
-var _ = fmt.Sprintf
+// allocateRange backs [off, off+n) with blocks, leaving existing data in
+// place; new blocks form unwritten extents that read as zeros.
+func (f *FS) allocateRange(in *inode, off, n uint64) error {
+	if f.incompat&EXT4_FEATURE_INCOMPAT_EXTENTS == 0 {
+		return syscall.EOPNOTSUPP
+	}
+	if n == 0 {
+		return syscall.EINVAL
+	}
+	if off+n > f.maxFileSize() || off+n < off {
+		return syscall.EFBIG
+	}
+	if err := f.loadMapping(in); err != nil {
+		return err
+	}
+	bs := uint64(f.bs)
+	l, last := off/bs, (off+n-1)/bs
+	for l <= last {
+		idx, next := in.findExt(uint32(l))
+		if idx >= 0 {
+			e := in.ext[idx]
+			l = uint64(e.lblk) + uint64(e.len)
+			continue
+		}
+		hole := last - l + 1
+		if next < len(in.ext) {
+			hole = min(hole, uint64(in.ext[next].lblk)-l)
+		}
+		goal := uint64(0)
+		if next > 0 {
+			pe := in.ext[next-1]
+			goal = pe.pblk + uint64(pe.len) + (l - uint64(pe.lblk+pe.len))
+		}
+		b, got, err := f.allocBlocks(goal, min(hole, EXT_UNINIT_MAX_LEN))
+		if err != nil {
+			return err
+		}
+		in.insertExt(extent{lblk: uint32(l), len: uint32(got), pblk: b, unwritten: true})
+		f.addBlocks(in, int64(got))
+		l += got
+	}
+	return nil
+}
+
+// Whence values for File.Seek beyond io's (lseek(2) SEEK_DATA/SEEK_HOLE).
+const (
+	SeekData = 3
+	SeekHole = 4
+)
+
+// seekDataHole implements SEEK_DATA and SEEK_HOLE; unwritten extents
+// count as holes.
+func (f *FS) seekDataHole(in *inode, off int64, whence int) (int64, error) {
+	size := int64(in.size())
+	if off < 0 || off >= size {
+		return 0, syscall.ENXIO
+	}
+	if err := f.loadMapping(in); err != nil {
+		return 0, err
+	}
+	bs := int64(f.bs)
+	l := uint32(off / bs)
+	idx, next := in.findExt(l)
+	if whence == SeekData {
+		for i := next; i < len(in.ext); i++ {
+			e := in.ext[i]
+			if e.unwritten {
+				continue
+			}
+			start := int64(e.lblk) * bs
+			if i == idx {
+				return off, nil
+			}
+			if start >= size {
+				break
+			}
+			return start, nil
+		}
+		return 0, syscall.ENXIO
+	}
+	if idx < 0 || in.ext[idx].unwritten {
+		return off, nil
+	}
+	end := in.ext[idx].lblk + in.ext[idx].len
+	for i := idx + 1; i < len(in.ext) && in.ext[i].lblk == end && !in.ext[i].unwritten; i++ {
+		end = in.ext[i].lblk + in.ext[i].len
+	}
+	return min(int64(end)*bs, size), nil
+}

@@ -459,6 +459,13 @@ func (fl *File) Seek(offset int64, whence int) (int64, error) {
 		offset += fl.off
 	case io.SeekEnd:
 		offset += int64(fl.in.size())
+	case SeekData, SeekHole:
+		o, err := fl.fs.seekDataHole(fl.in, offset, whence)
+		if err != nil {
+			return 0, &fs.PathError{Op: "seek", Path: fl.name, Err: err}
+		}
+		fl.off = o
+		return o, nil
 	default:
 		return 0, &fs.PathError{Op: "seek", Path: fl.name, Err: fs.ErrInvalid}
 	}
@@ -485,6 +492,35 @@ func (fl *File) Truncate(size int64) error {
 		return &fs.PathError{Op: "truncate", Path: fl.name, Err: err}
 	}
 	return pathErr("truncate", fl.name, fl.fs.truncate(fl.in, size))
+}
+
+// Allocate reserves blocks for [off, off+n) like fallocate(2): new blocks
+// read as zeros; unless keepSize, the file grows to cover the range.
+func (fl *File) Allocate(off, n int64, keepSize bool) error {
+	if err := fl.lock("allocate"); err != nil {
+		return err
+	}
+	defer fl.fs.mu.Unlock()
+	if fl.flag&(os.O_WRONLY|os.O_RDWR) == 0 {
+		return &fs.PathError{Op: "allocate", Path: fl.name, Err: syscall.EBADF}
+	}
+	if err := fl.fs.checkWritable(); err != nil {
+		return &fs.PathError{Op: "allocate", Path: fl.name, Err: err}
+	}
+	if off < 0 || n <= 0 {
+		return &fs.PathError{Op: "allocate", Path: fl.name, Err: syscall.EINVAL}
+	}
+	if !fl.in.isReg() {
+		return &fs.PathError{Op: "allocate", Path: fl.name, Err: syscall.ENODEV}
+	}
+	if err := fl.fs.allocateRange(fl.in, uint64(off), uint64(n)); err != nil {
+		return &fs.PathError{Op: "allocate", Path: fl.name, Err: err}
+	}
+	if end := uint64(off + n); !keepSize && end > fl.in.size() {
+		fl.in.setSize(end)
+	}
+	fl.fs.touch(fl.in, !keepSize, true)
+	return nil
 }
 
 // Sync makes the file system (and so this file) durable.

@@ -237,6 +237,15 @@ func buildWithBlockfs(t *testing.T, f *FS) {
 	_, err = fl.WriteAt(pattern(5000, 7), 12345)
 	require.NoError(t, err)
 	require.NoError(t, fl.Close())
+	if f.incompat&EXT4_FEATURE_INCOMPAT_EXTENTS != 0 {
+		fl, err = f.OpenFile("prealloc", os.O_RDWR|os.O_CREATE, 0o644)
+		require.NoError(t, err)
+		require.NoError(t, fl.Allocate(0, 200000, false))
+		require.NoError(t, fl.Allocate(300000, 50000, true))
+		_, err = fl.WriteAt([]byte("in the middle"), 70001)
+		require.NoError(t, err)
+		require.NoError(t, fl.Close())
+	}
 	require.NoError(t, f.Setxattr("top", "user.color", []byte("blue")))
 	require.NoError(t, f.Setxattr("d", "user.big", pattern(600, 2)))
 	require.NoError(t, f.Chown("d/e/file", 1234, 5678))

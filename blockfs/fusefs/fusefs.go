@@ -447,7 +447,23 @@ var (
 	_ gofs.FileFsyncer   = (*handle)(nil)
 	_ gofs.FileGetattrer = (*handle)(nil)
 	_ gofs.FileFlusher   = (*handle)(nil)
+	_ gofs.FileLseeker   = (*handle)(nil)
+	_ gofs.FileAllocater = (*handle)(nil)
 )
+
+func (h *handle) Lseek(ctx context.Context, off uint64, whence uint32) (uint64, syscall.Errno) {
+	o, err := h.f.Seek(int64(off), int(whence))
+	return uint64(o), toErrno(err)
+}
+
+const fallocKeepSize = 0x1 // FALLOC_FL_KEEP_SIZE
+
+func (h *handle) Allocate(ctx context.Context, off uint64, size uint64, mode uint32) syscall.Errno {
+	if mode&^fallocKeepSize != 0 {
+		return syscall.EOPNOTSUPP
+	}
+	return toErrno(h.f.Allocate(int64(off), int64(size), mode&fallocKeepSize != 0))
+}
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	n, err := h.f.ReadAt(dest, off)

@@ -73,12 +73,8 @@ func needFUSE(t *testing.T) {
 
 // Tests of the posixtest list this file system does not support, and why.
 var unsupported = map[string]string{
-	"Fallocate":           "fallocate is not implemented",
-	"FallocateKeepSize":   "fallocate is not implemented",
 	"FcntlFlockLocksFile": "no lock support in the adapter",
 	"FcntlFlockSetLk":     "no lock support in the adapter",
-	"LseekHoleSeeksToEOF": "SEEK_HOLE/SEEK_DATA not implemented",
-	"LseekEnxioCheck":     "SEEK_HOLE/SEEK_DATA not implemented",
 	"DirectIO":            "O_DIRECT is not passed through",
 }
 
