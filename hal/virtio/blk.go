@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"runtime"
 	"sync"
 	"time"
@@ -75,6 +74,10 @@ const (
 	blkMetaLen    = blkMetaStatus + 1
 	blkNoStatus   = 0xff
 )
+
+// ErrIO reports a block request the device completed with
+// VIRTIO_BLK_S_IOERR.
+var ErrIO = errors.New("virtio-blk: device reported an I/O error")
 
 var (
 	_ hal.BlockDevice    = (*Block)(nil)
@@ -353,7 +356,7 @@ func (b *Block) request(typ uint32, sector uint64, p []byte, write bool, discard
 	switch st := s.meta[blkMetaStatus]; st {
 	case VIRTIO_BLK_S_OK:
 	case VIRTIO_BLK_S_IOERR:
-		return fmt.Errorf("device reported an I/O error: %w", io.ErrUnexpectedEOF)
+		return ErrIO
 	case VIRTIO_BLK_S_UNSUPP:
 		return fmt.Errorf("device does not support request type %d: %w", typ, errors.ErrUnsupported)
 	case blkNoStatus:

@@ -352,3 +352,27 @@ func TestConsoleDeviceReset(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "y", string(got))
 }
+
+// TestBlockResizedUnderDriver: the device shrinks mid-flight. The driver
+// keeps the size it started with (hal.BlockDevice sizes do not change);
+// requests the device now refuses fail with ErrIO, the others go on.
+func TestBlockResizedUnderDriver(t *testing.T) {
+	disk, err := mem.NewBlock(1<<20, mem.BlockOptions{})
+	require.NoError(t, err)
+	be := model.NewBlock(disk, model.BlockOptions{})
+	tr, _ := newMMIO(t, be, model.Options{})
+	b, err := virtio.NewBlock(tr, virtio.BlockOptions{})
+	require.NoError(t, err)
+	defer b.Close()
+	buf := make([]byte, 4096)
+	_, err = b.ReadAt(buf, 1<<20-4096)
+	require.NoError(t, err)
+	be.SetCapacity(512 << 10)
+	_, err = b.ReadAt(buf, 1<<20-4096)
+	require.ErrorIs(t, err, virtio.ErrIO)
+	_, err = b.WriteAt(buf, 512<<10)
+	require.ErrorIs(t, err, virtio.ErrIO)
+	_, err = b.ReadAt(buf, 0)
+	require.NoError(t, err)
+	require.Equal(t, int64(1<<20), b.Size())
+}

@@ -3,6 +3,7 @@ package model
 import (
 	"encoding/binary"
 	"errors"
+	"sync/atomic"
 
 	"github.com/anykernel/anykernel/hal"
 	"github.com/anykernel/anykernel/hal/virtio"
@@ -24,8 +25,10 @@ type BlockOptions struct {
 // Block is the device side of virtio-blk (virtio 1.2 §5.2) over a
 // hal.BlockDevice.
 type Block struct {
-	disk hal.BlockDevice
-	o    BlockOptions
+	disk     hal.BlockDevice
+	o        BlockOptions
+	capacity atomic.Int64 // bytes offered; the disk's size until SetCapacity
+	dev      atomic.Pointer[Device]
 }
 
 // NewBlock models a virtio-blk device over disk.
@@ -36,7 +39,22 @@ func NewBlock(disk hal.BlockDevice, o BlockOptions) *Block {
 	if o.SizeMax == 0 {
 		o.SizeMax = 64 << 10
 	}
-	return &Block{disk: disk, o: o}
+	b := &Block{disk: disk, o: o}
+	b.capacity.Store(disk.Size())
+	return b
+}
+
+// Bind tells the backend its device, for configuration interrupts.
+func (b *Block) Bind(d *Device) { b.dev.Store(d) }
+
+// SetCapacity changes the capacity the device reports (a disk resized
+// under the driver) and raises a configuration interrupt. Requests beyond
+// the new capacity fail with VIRTIO_BLK_S_IOERR.
+func (b *Block) SetCapacity(bytes int64) {
+	b.capacity.Store(min(bytes, b.disk.Size()))
+	if d := b.dev.Load(); d != nil {
+		d.ConfigChanged()
+	}
 }
 
 // DeviceID implements Backend.
@@ -73,7 +91,7 @@ func (b *Block) ConfigLen() int { return virtio.VirtioBlkCfgLen }
 // Config implements Backend.
 func (b *Block) Config(p []byte) {
 	clear(p)
-	binary.LittleEndian.PutUint64(p[virtio.VirtioBlkCfgCapacity:], uint64(b.disk.Size()/virtio.VirtioBlkSectorSize))
+	binary.LittleEndian.PutUint64(p[virtio.VirtioBlkCfgCapacity:], uint64(b.capacity.Load()/virtio.VirtioBlkSectorSize))
 	binary.LittleEndian.PutUint32(p[virtio.VirtioBlkCfgSizeMax:], b.o.SizeMax)
 	binary.LittleEndian.PutUint32(p[virtio.VirtioBlkCfgSegMax:], b.o.SegMax)
 	binary.LittleEndian.PutUint32(p[virtio.VirtioBlkCfgBlkSize:], uint32(b.disk.SectorSize()))
@@ -131,12 +149,18 @@ func (b *Block) serve(c *Chain, buf []byte, features uint64) ([]byte, int) {
 	if sector > 1<<54 {
 		off = -1
 	}
+	limit := b.capacity.Load()
+	beyond := func(n int) bool { return off < 0 || off+int64(n) > limit }
 	switch typ {
 	case virtio.VIRTIO_BLK_T_IN:
 		if cap(buf) < dataIn {
 			buf = make([]byte, dataIn)
 		}
 		buf = buf[:dataIn]
+		if beyond(dataIn) {
+			status = virtio.VIRTIO_BLK_S_IOERR
+			break
+		}
 		if _, err := b.disk.ReadAt(buf, off); err != nil {
 			fail(err)
 			break
@@ -152,6 +176,10 @@ func (b *Block) serve(c *Chain, buf []byte, features uint64) ([]byte, int) {
 		}
 		buf = buf[:dataOut]
 		c.CopyFrom(len(hdr), buf)
+		if beyond(dataOut) {
+			status = virtio.VIRTIO_BLK_S_IOERR
+			break
+		}
 		if _, err := b.disk.WriteAt(buf, off); err != nil {
 			fail(err)
 		}
