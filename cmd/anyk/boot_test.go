@@ -195,3 +195,14 @@ func TestBootFatalFault(t *testing.T) {
 	assert.Contains(t, r.console, " addr 0x8 ", "faulting address")
 	assert.Contains(t, r.console, "[main.crash (", "symbolized stack")
 }
+
+func TestBootDevices(t *testing.T) {
+	img := image(t, "examples/devices")
+	r := bootImage(t, runOptions{Image: img, Devices: []string{"virtio-rng-pci,disable-legacy=on"}})
+	require.NoError(t, r.err)
+	assert.Equal(t, 0, r.code)
+	assert.Contains(t, r.console, "pci 00:00.0 8086:1237 class 06", "host bridge")
+	assert.Contains(t, r.console, " 1af4:1044 class 00 irq ", "modern virtio-rng")
+	assert.Contains(t, r.console, "dma ok\n")
+	assert.Regexp(t, `irq 8 fired [4-9] times`, r.console)
+}

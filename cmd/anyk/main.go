@@ -2,7 +2,7 @@
 // them in QEMU.
 //
 //	anyk build [-o IMAGE] [-tags TAGS] PACKAGE
-//	anyk run [-m SIZE] [-kvm] [-trace] [-summary] [-env NAME=VALUE]... [-timeout D] IMAGE [-- ARG...]
+//	anyk run [-m SIZE] [-kvm] [-trace] [-summary] [-env NAME=VALUE]... [-device SPEC]... [-timeout D] IMAGE [-- ARG...]
 //	anyk measure [-boots N] IMAGE [-- ARG...]
 //
 // build compiles PACKAGE (which must import github.com/anykernel/anykernel/hal/pc)
@@ -51,7 +51,7 @@ func (e *exitError) Error() string { return fmt.Sprintf("program exited with sta
 
 const usage = `usage:
   anyk build [-o IMAGE] [-tags TAGS] PACKAGE
-  anyk run [-m SIZE] [-kvm] [-trace] [-summary] [-env NAME=VALUE]... [-timeout D] IMAGE [-- ARG...]
+  anyk run [-m SIZE] [-kvm] [-trace] [-summary] [-env NAME=VALUE]... [-device SPEC]... [-timeout D] IMAGE [-- ARG...]
   anyk measure [-boots N] IMAGE [-- ARG...]`
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {

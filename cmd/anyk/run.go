@@ -33,6 +33,11 @@ func (e *envList) Set(v string) error {
 	return nil
 }
 
+type deviceList []string
+
+func (d *deviceList) String() string     { return strings.Join(*d, " ") }
+func (d *deviceList) Set(v string) error { *d = append(*d, v); return nil }
+
 // runOptions configures one boot.
 type runOptions struct {
 	Image   string
@@ -44,6 +49,7 @@ type runOptions struct {
 	Summary bool
 	Timeout time.Duration // 0: none
 	QEMU    string        // qemu-system-x86_64 if empty
+	Devices []string      // extra QEMU -device specifications
 }
 
 func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -56,6 +62,8 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	fs.BoolVar(&o.Trace, "trace", false, "log every system call")
 	fs.BoolVar(&o.Summary, "summary", false, "print kernel counters at exit")
 	fs.Var(&env, "env", "NAME=VALUE for the program's environment (repeatable)")
+	var devices deviceList
+	fs.Var(&devices, "device", "extra QEMU -device specification (repeatable)")
 	fs.DurationVar(&o.Timeout, "timeout", 0, "kill the machine after this long (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -68,7 +76,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if len(rest) > 0 && rest[0] == "--" {
 		rest = rest[1:]
 	}
-	o.Args, o.Env = rest, env
+	o.Args, o.Env, o.Devices = rest, env, devices
 	code, err := boot(ctx, o, stdin, stdout, stderr)
 	if err != nil {
 		return err
@@ -109,7 +117,7 @@ func qemuArgs(o runOptions) []string {
 	if mem == "" {
 		mem = "256M"
 	}
-	return []string{
+	args := []string{
 		"-M", "pc", "-accel", accel, "-cpu", cpu, "-m", mem,
 		"-nodefaults", "-no-reboot", "-display", "none",
 		"-serial", "stdio",
@@ -117,6 +125,10 @@ func qemuArgs(o runOptions) []string {
 		"-kernel", o.Image,
 		"-append", kernelCmdline(o),
 	}
+	for _, d := range o.Devices {
+		args = append(args, "-device", d)
+	}
+	return args
 }
 
 // boot runs the image and returns the program's exit status.

@@ -21,6 +21,7 @@ type file struct {
 	kind  fdKind
 	flags uint32
 	count uint64 // eventfd counter
+	gen   uint64 // eventfd writes, for edge-triggered watches
 	ep    int8   // epoll instance
 }
 
@@ -28,6 +29,10 @@ type watch struct {
 	fd     int32
 	events uint32
 	data   uint64
+	// For EPOLLET watches: the write generation and the output readiness
+	// already reported.
+	seenGen uint64
+	seenOut bool
 }
 
 type epollSet struct {
@@ -182,9 +187,9 @@ func (f *file) ready() uint32 {
 
 // EpollReady fills out with up to len(out)/12 ready events of epoll
 // instance epfd in the x86-64 epoll_event layout (packed: u32 events, u64
-// data) and returns their number. Watches are level-triggered; EPOLLET
-// watches report only while the condition holds, which is the same for the
-// descriptors served here.
+// data) and returns their number. Level-triggered watches report while the
+// condition holds; EPOLLET watches report input once per write to the
+// eventfd and output readiness once.
 func (fs *Files) EpollReady(epfd uint64, out []byte) (int, Errno) {
 	ef := fs.get(epfd)
 	if ef == nil {
@@ -202,6 +207,20 @@ func (fs *Files) EpollReady(epfd uint64, out []byte) (int, Errno) {
 			continue
 		}
 		r := f.ready() & (w.events | EPOLLERR | EPOLLHUP)
+		if w.events&EPOLLET != 0 {
+			if w.seenGen == f.gen {
+				r &^= EPOLLIN
+			}
+			if w.seenOut {
+				r &^= EPOLLOUT
+			}
+			if r&EPOLLIN != 0 {
+				w.seenGen = f.gen
+			}
+			if r&EPOLLOUT != 0 {
+				w.seenOut = true
+			}
+		}
 		if r == 0 {
 			continue
 		}
@@ -225,7 +244,14 @@ func (fs *Files) EventfdWrite(fd uint64, v uint64) Errno {
 		return EAGAIN
 	}
 	f.count += v
+	f.gen++
 	return 0
+}
+
+// IsEventfd reports whether fd is an eventfd.
+func (fs *Files) IsEventfd(fd uint64) bool {
+	f := fs.get(fd)
+	return f != nil && f.kind == fdEventfd
 }
 
 // EventfdRead takes eventfd fd's counter, or fails with EAGAIN if it is 0.

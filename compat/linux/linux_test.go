@@ -465,3 +465,32 @@ func TestTrace(t *testing.T) {
 	assert.Contains(t, e.m.console.String(), "#400=1")
 	assert.Contains(t, e.m.console.String(), "unknown syscalls 1")
 }
+
+func TestEpollEdgeTriggered(t *testing.T) {
+	e := newEnv(t, "prog")
+	buf := e.scratch()
+	epfd := uint64(e.sys(e.main, SYS_epoll_create1, 0))
+	efd := uint64(e.sys(e.main, SYS_eventfd2, 0, EFD_NONBLOCK))
+	put32(e.mem(buf, 4), EPOLLIN|EPOLLOUT|EPOLLET)
+	put64(e.mem(buf+4, 8), 7)
+	require.Zero(t, e.sys(e.main, SYS_epoll_ctl, epfd, EPOLL_CTL_ADD, efd, buf))
+	out := buf + 256
+	wait := func() uint32 {
+		n := e.sys(e.main, SYS_epoll_pwait, epfd, out, 4, 0, 0)
+		if n == 0 {
+			return 0
+		}
+		require.Equal(t, int64(1), n)
+		return get32(e.mem(out, 4))
+	}
+	assert.Equal(t, uint32(EPOLLOUT), wait(), "writable, once")
+	assert.Zero(t, wait(), "no new edge")
+	require.Zero(t, e.p.Notify(e.m, efd, 1))
+	assert.Equal(t, uint32(EPOLLIN), wait(), "one edge per write")
+	assert.Zero(t, wait(), "still readable, but no new edge")
+	require.Zero(t, e.p.Notify(e.m, efd, 1))
+	assert.Equal(t, uint32(EPOLLIN), wait(), "a second write is a second edge")
+	assert.Equal(t, EBADF, e.p.Notify(e.m, 40, 1))
+	assert.True(t, e.p.Files.IsEventfd(efd))
+	assert.False(t, e.p.Files.IsEventfd(epfd))
+}

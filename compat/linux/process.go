@@ -308,3 +308,13 @@ func (p *Process) futexWake(addr uint64, n int) int {
 	}
 	return woken
 }
+
+// Notify adds n to eventfd fd's counter on behalf of the platform (an
+// interrupt, say) and wakes the epoll waits it satisfies.
+func (p *Process) Notify(m Machine, fd uint64, n uint64) Errno {
+	if e := p.Files.EventfdWrite(fd, n); e != 0 {
+		return e
+	}
+	p.pollWake(m)
+	return 0
+}

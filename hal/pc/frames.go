@@ -88,3 +88,32 @@ func (f *Frames) Free(addr uint64) bool {
 // Used returns the number of frames allocated; Total the number managed.
 func (f *Frames) Used() uint64  { return f.used }
 func (f *Frames) Total() uint64 { return f.total }
+
+// AllocContig returns the physical address of n free frames in a row
+// (for DMA buffers), the first aligned to align frames (a power of two;
+// 0 or 1 for none).
+func (f *Frames) AllocContig(n, align int) (addr uint64, ok bool) {
+	if n <= 0 {
+		return 0, false
+	}
+	if align < 1 {
+		align = 1
+	}
+	for start := 0; start+n <= MaxFrames; start += align {
+		run := 0
+		for run < n && f.free[(start+run)/64]&(1<<((start+run)%64)) != 0 {
+			run++
+		}
+		if run < n {
+			// Skip past the frame in use.
+			start = (start + run) &^ (align - 1)
+			continue
+		}
+		for i := start; i < start+n; i++ {
+			f.free[i/64] &^= 1 << (i % 64)
+		}
+		f.used += uint64(n)
+		return uint64(start) * 4096, true
+	}
+	return 0, false
+}

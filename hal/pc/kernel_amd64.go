@@ -287,15 +287,14 @@ func trap(f uintptr) {
 		if tscUser == 0 {
 			tscUser = rdtsc()
 		}
-		proc.Syscall(&mach)
+		if cur := proc.Sched.Current(); cur < 0 || !platformCall(cur) {
+			proc.Syscall(&mach)
+		}
 	case v == vecTimer:
 		outb(0x20, 0x20)
 		timerSet = false
 	case v > vecTimer && v < 48:
-		if v >= 40 {
-			outb(0xA0, 0x20)
-		}
-		outb(0x20, 0x20)
+		irq(int(v - vecTimer))
 	case v == 14:
 		proc.PageFault(&mach, readCR2(), r.ErrCode&2 != 0)
 	case v == 1:

@@ -115,3 +115,36 @@ func TestDaysFromCivil(t *testing.T) {
 		assert.Equal(t, tc.want, daysFromCivil(tc.y, tc.m, tc.d), "%d-%d-%d", tc.y, tc.m, tc.d)
 	}
 }
+
+func TestFramesAllocContig(t *testing.T) {
+	tests := []struct {
+		name     string
+		n, align int
+		want     uint64
+		ok       bool
+	}{
+		{"first run", 2, 1, 0x100000, true},
+		{"skips the hole", 3, 1, 0x103000, true},
+		{"aligned", 3, 2, 0x104000, true},
+		{"too long", 20, 1, 0, false},
+		{"zero", 0, 1, 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := new(Frames)
+			f.AddRange(0x100000, 0x10a000) // frames 256..265
+			f.Reserve(0x102000, 0x103000)  // hole at 258
+			got, ok := f.AllocContig(tc.n, tc.align)
+			require.Equal(t, tc.ok, ok)
+			if ok {
+				assert.Equal(t, tc.want, got)
+				assert.Equal(t, uint64(tc.n), f.Used())
+				// The run is taken: allocating it again fails or lands elsewhere.
+				again, ok2 := f.AllocContig(tc.n, tc.align)
+				if ok2 {
+					assert.NotEqual(t, got, again)
+				}
+			}
+		})
+	}
+}

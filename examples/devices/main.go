@@ -1,0 +1,135 @@
+// Devices shows the platform's device interface from a program's point of
+// view: it lists PCI bus 0, allocates DMA memory, and takes interrupts from
+// the CMOS real-time clock's periodic timer (IRQ 8) through a descriptor
+// read in Go's netpoller. Hosted it reports that the platform is absent.
+//
+//	go run ./cmd/anyk build -o devices.img ./examples/devices
+//	go run ./cmd/anyk run -device virtio-rng-pci,disable-legacy=on devices.img
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	_ "github.com/anykernel/anykernel/hal/pc"
+	"github.com/anykernel/anykernel/hal/pc/dev"
+)
+
+func main() {
+	if err := run(context.Background(), os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "devices:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, w io.Writer) error {
+	if !dev.Available() {
+		fmt.Fprintln(w, "not on the anykernel platform")
+		return nil
+	}
+	for d := uint8(0); d < 32; d++ {
+		id := dev.PCIRead32(0, d, 0, 0)
+		if id&0xffff == 0xffff {
+			continue
+		}
+		class := dev.PCIRead32(0, d, 0, 8) >> 24
+		irq := dev.PCIRead32(0, d, 0, 0x3c) & 0xff
+		fmt.Fprintf(w, "pci 00:%02x.0 %04x:%04x class %02x irq %d\n", d, id&0xffff, id>>16, class, irq)
+	}
+	if err := checkDMA(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "dma ok")
+	n, err := rtcInterrupts(ctx, 4)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "irq 8 fired %d times\n", n)
+	return nil
+}
+
+func checkDMA() error {
+	d, err := dev.AllocDMA(3*4096, 8192)
+	if err != nil {
+		return err
+	}
+	if d.Phys%8192 != 0 || len(d.Mem) != 3*4096 {
+		return fmt.Errorf("DMA buffer at %#x, %d bytes", d.Phys, len(d.Mem))
+	}
+	for i, b := range d.Mem {
+		if b != 0 {
+			return fmt.Errorf("DMA byte %d is %#x, not zero", i, b)
+		}
+		d.Mem[i] = byte(i)
+	}
+	for i, b := range d.Mem {
+		if b != byte(i) {
+			return errors.New("DMA memory does not hold what was written")
+		}
+	}
+	return nil
+}
+
+// CMOS RTC (MC146818) registers.
+const (
+	cmosIndex = 0x70
+	cmosData  = 0x71
+	regA      = 0x0A
+	regB      = 0x0B
+	regC      = 0x0C
+	nmiOff    = 0x80
+)
+
+func cmosRead(reg uint8) uint8 {
+	dev.Out8(cmosIndex, nmiOff|reg)
+	return dev.In8(cmosData)
+}
+
+func cmosWrite(reg, v uint8) {
+	dev.Out8(cmosIndex, nmiOff|reg)
+	dev.Out8(cmosData, v)
+}
+
+// rtcInterrupts turns on the RTC's 8 Hz periodic interrupt and waits for
+// want of them, acknowledging each at the device and then at the platform.
+func rtcInterrupts(ctx context.Context, want int) (int, error) {
+	q, err := dev.OpenIRQ(8)
+	if err != nil {
+		return 0, err
+	}
+	defer q.Close()
+	cmosWrite(regA, cmosRead(regA)&0xF0|13) // 8 Hz
+	cmosWrite(regB, cmosRead(regB)|0x40)    // periodic interrupt enable
+	cmosRead(regC)
+	defer cmosWrite(regB, cmosRead(regB)&^0x40)
+	got := make(chan error, 1)
+	total := 0
+	go func() {
+		for total < want {
+			n, err := q.Wait()
+			if err != nil {
+				got <- err
+				return
+			}
+			total += int(n)
+			cmosRead(regC) // the RTC drops its interrupt request
+			if err := q.Ack(); err != nil {
+				got <- err
+				return
+			}
+		}
+		got <- nil
+	}()
+	select {
+	case err := <-got:
+		return total, err
+	case <-time.After(30 * time.Second):
+		return total, errors.New("RTC interrupts stopped")
+	case <-ctx.Done():
+		return total, ctx.Err()
+	}
+}
