@@ -141,6 +141,11 @@ func Mount(dev hal.BlockDevice, opts Options) (*FS, error) {
 	}
 	if !f.readOnly {
 		f.touchMount()
+		if le32(f.sb, s_last_orphan) != 0 {
+			if err := f.processOrphans(); err != nil {
+				return nil, fmt.Errorf("blockfs: orphan list: %w", err)
+			}
+		}
 	}
 	return f, nil
 }

@@ -208,8 +208,22 @@ func (f *FS) releaseInode(in *inode) error {
 		return nil
 	}
 	if in.opens > 0 {
-		in.orphan = true
+		if !in.orphan {
+			in.orphan = true
+			// Chain it on the orphan list so the image stays consistent
+			// while the file is open (ext4 "Orphan List").
+			put32(in.raw, i_dtime, le32(f.sb, s_last_orphan))
+			in.dirty = true
+			put32(f.sb, s_last_orphan, in.ino)
+			f.sbDirty = true
+		}
 		return nil
+	}
+	if in.orphan {
+		if err := f.removeOrphan(in); err != nil {
+			return err
+		}
+		in.orphan = false
 	}
 	if !f.isFastSymlink(in) {
 		if err := f.truncateBlocks(in, 0); err != nil {
@@ -770,4 +784,62 @@ func (f *FS) isAncestor(anc uint32, dir *inode) (bool, error) {
 		}
 	}
 	return false, fmt.Errorf("blockfs: directory loop at inode %d: %w", dir.ino, errCorrupt)
+}
+
+// removeOrphan unlinks in from the superblock's orphan list.
+func (f *FS) removeOrphan(in *inode) error {
+	next := le32(in.raw, i_dtime)
+	cur := le32(f.sb, s_last_orphan)
+	if cur == in.ino {
+		put32(f.sb, s_last_orphan, next)
+		f.sbDirty = true
+		return nil
+	}
+	for steps := uint32(0); cur != 0 && steps <= f.inodesCount; steps++ {
+		ci, err := f.iget(cur)
+		if err != nil {
+			return err
+		}
+		if n := le32(ci.raw, i_dtime); n == in.ino {
+			put32(ci.raw, i_dtime, next)
+			ci.dirty = true
+			return nil
+		} else {
+			cur = n
+		}
+	}
+	return nil
+}
+
+// processOrphans releases the inodes left on the orphan list by an
+// unclean shutdown (ours or the kernel's): unlinked inodes are freed,
+// linked ones truncated to their size.
+func (f *FS) processOrphans() error {
+	ino := le32(f.sb, s_last_orphan)
+	put32(f.sb, s_last_orphan, 0)
+	f.sbDirty = true
+	for steps := uint32(0); ino != 0 && steps <= f.inodesCount; steps++ {
+		if ino < f.firstIno || ino > f.inodesCount {
+			return fmt.Errorf("blockfs: orphan list holds inode %d: %w", ino, errCorrupt)
+		}
+		in, err := f.iget(ino)
+		if err != nil {
+			return err
+		}
+		next := le32(in.raw, i_dtime)
+		put32(in.raw, i_dtime, 0)
+		in.dirty = true
+		if in.links() == 0 {
+			if err := f.releaseInode(in); err != nil {
+				return err
+			}
+		} else if in.isReg() {
+			bs := uint64(f.bs)
+			if err := f.truncateBlocks(in, (in.size()+bs-1)/bs); err != nil {
+				return err
+			}
+		}
+		ino = next
+	}
+	return nil
 }
