@@ -17,7 +17,7 @@ import (
 )
 
 // buildCmd builds cmd/blockfs into a temporary directory.
-func buildCmd(t *testing.T) string {
+func buildCmd(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "blockfs")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/anykernel/anykernel/cmd/blockfs").CombinedOutput()
@@ -27,7 +27,7 @@ func buildCmd(t *testing.T) string {
 
 // serve runs "blockfs mount IMAGE DIR" in its own process and returns a
 // function that stops it with SIGINT and waits for a clean exit.
-func serve(t *testing.T, bin, img, dir string) func() {
+func serve(t testing.TB, bin, img, dir string) func() {
 	t.Helper()
 	cmd := exec.Command(bin, "mount", img, dir)
 	stdout, err := cmd.StdoutPipe()
@@ -64,7 +64,7 @@ func serve(t *testing.T, bin, img, dir string) func() {
 	return stop
 }
 
-func needFUSE(t *testing.T) {
+func needFUSE(t testing.TB) {
 	t.Helper()
 	testenv.NeedRoot(t)
 	testenv.NeedFile(t, "/dev/fuse")
