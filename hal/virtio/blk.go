@@ -137,16 +137,19 @@ func NewBlock(t Transport, o BlockOptions) (*Block, error) {
 	nslots = max(1, min(nslots, b.q.n))
 	b.slots = make(chan *blkSlot, nslots)
 	b.byHead = make([]*blkSlot, b.q.n)
-	for range nslots {
-		s := &blkSlot{segs: make([]Seg, 0, segs+2), done: make(chan struct{}, 1), w: newWaiter(d.clock)}
-		if s.meta, s.metaBus, err = t.DMA().Alloc(blkMetaLen, 16); err == nil {
-			s.data, s.dataBus, err = t.DMA().Alloc(b.chunk, 4096)
-		}
-		if err != nil {
-			d.close()
-			return nil, fmt.Errorf("virtio-blk: allocating buffers: %w", err)
-		}
-		b.slots <- s
+	metas, metaBus, err := d.allocBufs(nslots, blkMetaLen, 16)
+	if err != nil {
+		d.close()
+		return nil, err
+	}
+	datas, dataBus, err := d.allocBufs(nslots, b.chunk, 4096)
+	if err != nil {
+		d.close()
+		return nil, err
+	}
+	for i := range nslots {
+		b.slots <- &blkSlot{segs: make([]Seg, 0, segs+2), done: make(chan struct{}, 1), w: newWaiter(d.clock),
+			meta: metas[i], metaBus: metaBus[i], data: datas[i], dataBus: dataBus[i]}
 	}
 	if err := d.start(); err != nil {
 		d.close()

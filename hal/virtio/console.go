@@ -88,10 +88,10 @@ func NewConsole(t Transport, o ConsoleOptions) (*Console, error) {
 		return fail(err)
 	}
 	d.queues = append(d.queues, c.tx)
-	if c.rxBufs, c.rxBus, err = allocBufs(t.DMA(), c.rx.n, consoleBufLen); err != nil {
+	if c.rxBufs, c.rxBus, err = d.allocBufs(c.rx.n, consoleBufLen, 64); err != nil {
 		return fail(err)
 	}
-	if c.txBufs, c.txBus, err = allocBufs(t.DMA(), c.tx.n, consoleBufLen); err != nil {
+	if c.txBufs, c.txBus, err = d.allocBufs(c.tx.n, consoleBufLen, 64); err != nil {
 		return fail(err)
 	}
 	c.rxOf = make([]int, c.rx.n)

@@ -26,6 +26,34 @@ type device struct {
 	closed    chan struct{}
 	onConfig  func() // driver hook for configuration changes, may be nil
 	started   bool
+	regions   [][]byte // buffer memory to free on release
+}
+
+// poolRegion is the most memory allocBufs asks the platform for at once
+// (unless one buffer is larger), so no allocation needs a long run of
+// physically contiguous pages.
+const poolRegion = 256 << 10
+
+// allocBufs allocates count buffers of size bytes, each aligned to align,
+// carved from as few platform allocations as poolRegion allows.
+func (d *device) allocBufs(count, size, align int) ([][]byte, []uint64, error) {
+	stride := (size + align - 1) &^ (align - 1)
+	per := max(1, poolRegion/stride)
+	bufs := make([][]byte, 0, count)
+	bus := make([]uint64, 0, count)
+	for len(bufs) < count {
+		k := min(per, count-len(bufs))
+		region, base, err := d.t.DMA().Alloc(k*stride, max(align, 64))
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: allocating %d buffers of %d bytes: %w", d.name, count, size, err)
+		}
+		d.regions = append(d.regions, region)
+		for i := range k {
+			bufs = append(bufs, region[i*stride:i*stride+size:i*stride+size])
+			bus = append(bus, base+uint64(i*stride))
+		}
+	}
+	return bufs, bus, nil
 }
 
 func newDevice(t Transport, name string, clock hal.Clock, timeout time.Duration) *device {
@@ -99,6 +127,10 @@ func (d *device) release() {
 	for _, q := range d.queues {
 		q.free()
 	}
+	for _, r := range d.regions {
+		d.t.DMA().Free(r)
+	}
+	d.regions = nil
 }
 
 // close is shutdown and release for a driver that has already made sure

@@ -68,12 +68,12 @@
 // space, must not move, must be coherent with the device (ordinary
 // write-back RAM on x86), and its virtual address must be 8-byte aligned
 // and agree with the bus address modulo 8. align is a power of two up to
-// 4096. The drivers allocate everything when they start (queues up to 4 KiB
-// aligned and a few KiB; per-request buffers up to 128 KiB for virtio-blk
-// and up to 64 KiB + 12 bytes for virtio-net with TSO) and Free it after
-// resetting the device on Close. Budget: about 2.2 MiB for a block device,
-// 0.9 MiB for a NIC (4.7 MiB with TSO), 130 KiB for a console, 4 KiB for
-// an entropy device.
+// 4096. The drivers allocate everything when they start, in few and
+// sizeable pieces (one ring region per queue of a few KiB, one indirect
+// table area, buffer pools of at most 256 KiB each), and Free each piece
+// after resetting the device on Close; a platform that never frees may make
+// Free a no-op. Budget: about 2.3 MiB for a block device, 0.9 MiB for a NIC
+// (4.7 MiB with TSO), 140 KiB for a console, 8 KiB for an entropy device.
 //
 // [Interrupt] is one interrupt line or MSI-X vector: Wait(stop) blocks
 // until it fired at least once since the previous Wait returned (raises in

@@ -177,10 +177,10 @@ func NewNet(t Transport, o NetOptions) (*Net, error) {
 		return fail(err)
 	}
 	d.queues = append(d.queues, n.tx)
-	if n.rxBufs, n.rxBus, err = allocBufs(t.DMA(), n.rx.n, n.rxBufLen); err != nil {
+	if n.rxBufs, n.rxBus, err = d.allocBufs(n.rx.n, n.rxBufLen, 64); err != nil {
 		return fail(err)
 	}
-	if n.txBufs, n.txBus, err = allocBufs(t.DMA(), n.tx.n, n.txBufLen); err != nil {
+	if n.txBufs, n.txBus, err = d.allocBufs(n.tx.n, n.txBufLen, 64); err != nil {
 		return fail(err)
 	}
 	n.rxOf = make([]int, n.rx.n)
@@ -193,18 +193,6 @@ func NewNet(t Transport, o NetOptions) (*Net, error) {
 	}
 	n.kickRx()
 	return n, nil
-}
-
-func allocBufs(dma DMA, count, size int) ([][]byte, []uint64, error) {
-	bufs := make([][]byte, count)
-	bus := make([]uint64, count)
-	for i := range bufs {
-		var err error
-		if bufs[i], bus[i], err = dma.Alloc(size, 64); err != nil {
-			return nil, nil, fmt.Errorf("virtio-net: allocating buffers: %w", err)
-		}
-	}
-	return bufs, bus, nil
 }
 
 // resetBuffers makes every transmit buffer free and puts every receive

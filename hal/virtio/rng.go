@@ -45,10 +45,12 @@ func NewRNG(t Transport, o RNGOptions) (*RNG, error) {
 		return nil, err
 	}
 	d.queues = []*queue{r.q}
-	if r.buf, r.bus, err = t.DMA().Alloc(rngBufLen, 64); err != nil {
+	bufs, bus, err := d.allocBufs(1, rngBufLen, 64)
+	if err != nil {
 		d.close()
-		return nil, fmt.Errorf("virtio-rng: %w", err)
+		return nil, err
 	}
+	r.buf, r.bus = bufs[0], bus[0]
 	if err := d.start(); err != nil {
 		d.close()
 		return nil, err
