@@ -407,7 +407,7 @@ func summary() {
 	proc.Summary(&mach)
 	var l line
 	l.s("anyk: frames in use ").d(int64(frames.Used())).s(" of ").d(int64(frames.Total())).
-		s(", memory top ").d(int64(memTop >> 20)).s(" MiB")
+		s(", memory top ").d(int64(memTop >> 20)).s(" MiB, tsc ").d(int64(tscHz / 1000)).s(" kHz")
 	if tscUser != 0 {
 		l.s(", boot entry->runtime ").d(tscToNs(tscUser-tscEntry) / 1000).s(" us")
 	}
