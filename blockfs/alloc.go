@@ -30,11 +30,31 @@ func (f *FS) blockBitmap(g uint32) ([]byte, error) {
 			return buf, nil
 		}
 		buf := f.bnew(blk)
+		f.verified[blk] = true
 		f.initBlockBitmap(g, buf)
 		f.setGroupFlags(g, f.groupFlags(g)&^EXT4_BG_BLOCK_UNINIT)
 		return buf, nil
 	}
-	return f.bread(blk)
+	return f.readBitmap(g, blk, bg_block_bitmap_csum_lo, bg_block_bitmap_csum_hi, f.bpg/8)
+}
+
+// readBitmap reads a bitmap block, verifying its checksum the first time.
+func (f *FS) readBitmap(g uint32, blk uint64, lo, hi int, size uint32) ([]byte, error) {
+	b, err := f.bread(blk)
+	if err != nil || !f.metaCsum || f.verified[blk] {
+		return b, err
+	}
+	c := crc32c(f.csumSeed, b[:size])
+	got, want := uint32(le16(f.gd(g), lo)), c&0xFFFF
+	if f.descSize >= EXT4_MIN_DESC_SIZE_64BIT {
+		got |= uint32(le16(f.gd(g), hi)) << 16
+		want = c
+	}
+	if got != want {
+		return nil, fmt.Errorf("blockfs: group %d bitmap block %d checksum %#x, computed %#x: %w", g, blk, got, want, errCorrupt)
+	}
+	f.verified[blk] = true
+	return b, nil
 }
 
 func (f *FS) initBlockBitmap(g uint32, buf []byte) {
@@ -72,6 +92,7 @@ func (f *FS) inodeBitmap(g uint32) ([]byte, error) {
 			buf = make([]byte, f.bs)
 		} else {
 			buf = f.bnew(blk)
+			f.verified[blk] = true
 			f.setGroupFlags(g, f.groupFlags(g)&^EXT4_BG_INODE_UNINIT)
 		}
 		for i := uint64(f.ipg); i < uint64(f.bs)*8; i++ {
@@ -79,7 +100,7 @@ func (f *FS) inodeBitmap(g uint32) ([]byte, error) {
 		}
 		return buf, nil
 	}
-	return f.bread(blk)
+	return f.readBitmap(g, blk, bg_inode_bitmap_csum_lo, bg_inode_bitmap_csum_hi, f.ipg/8)
 }
 
 func (f *FS) updateGroupCsums(g uint32) error {

@@ -84,6 +84,7 @@ type FS struct {
 	allocGoal uint64
 
 	replayed map[uint64][]byte
+	verified map[uint64]bool // bitmap blocks whose checksum was checked
 }
 
 func (f *FS) has64() bool { return f.incompat&EXT4_FEATURE_INCOMPAT_64BIT != 0 }
@@ -115,6 +116,7 @@ func Mount(dev hal.BlockDevice, opts Options) (*FS, error) {
 		cache:       map[uint64]*cblock{},
 		inodes:      map[uint32]*inode{},
 		dirtyGroups: map[uint32]bool{},
+		verified:    map[uint64]bool{},
 	}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
@@ -478,6 +480,7 @@ func (f *FS) checkGroup(g uint32) error {
 
 func (f *FS) reloadAfterReplay() error {
 	f.cache = map[uint64]*cblock{}
+	f.verified = map[uint64]bool{}
 	if f.readOnly {
 		// Replayed blocks live only in the cache in read-only mode.
 		for k, v := range f.replayed {
