@@ -3,26 +3,48 @@
 // It reads and writes the on-disk format described in the Linux kernel's
 // "ext4 Data Structures and Algorithms" (Documentation/filesystems/ext4):
 // superblock, 32- and 64-byte group descriptors, block and inode bitmaps,
-// 128- and 256-byte inodes with extra fields, extent trees (and, for reading,
-// ext2/ext3 block maps), linear and hashed-tree (htree) directories,
-// extended attributes, and crc32c metadata checksums (metadata_csum) or
-// crc16 group descriptor checksums (uninit_bg). A journal written by Linux or
-// e2fsprogs (jbd2, with 32- or 64-bit block tags and checksum v2 or v3) is
-// replayed at mount when the file system needs recovery.
+// 128- and 256-byte inodes with extra fields (nanosecond and post-2038
+// timestamps), extent trees (growing, splitting and shrinking, unwritten
+// extents), ext2/ext3 block maps, linear and hashed-tree (htree, legacy,
+// half_md4 and tea hashes) directories, extended attributes in the inode
+// and in a block, and crc32c metadata checksums (metadata_csum,
+// metadata_csum_seed) or crc16 group descriptor checksums (uninit_bg).
+//
+// Feature coverage:
+//
+//   - read and write: ext2, ext3 and ext4 with has_journal, ext_attr,
+//     resize_inode, dir_index, filetype, extent, 64bit, flex_bg, meta_bg,
+//     sparse_super, sparse_super2, large_file, huge_file, dir_nlink,
+//     extra_isize, uninit_bg, metadata_csum, metadata_csum_seed, large_dir,
+//     orphan_file (left untouched);
+//   - read-only, with a warning: any other read-only-compatible feature
+//     (quota, project, verity, ...), since writes would not maintain it;
+//   - refused at mount, naming the feature: any other incompatible feature
+//     (inline_data, encrypt, casefold, mmp, journal_dev, ...) and bigalloc.
+//
+// A journal that needs recovery (jbd2 as written by Linux and e2fsprogs:
+// descriptor, revoke and commit blocks, 32- or 64-bit tags, checksum v2 or
+// v3) is replayed at mount, or in memory only for a read-only mount;
+// Options.NoRecovery refuses such a file system instead. The orphan list
+// left by an unclean shutdown is processed at a read-write mount.
 //
 // Mount opens an existing file system; Mkfs creates one. The mounted FS
 // implements io/fs.FS (with ReadDirFS, StatFS, ReadFileFS and ReadLinkFS)
 // and an os-like writable API (OpenFile, Mkdir, Remove, Rename, Symlink,
 // Link, Chmod, Chown, Chtimes, Truncate, extended attributes, Statfs, Sync).
-//
-// Writes are kept in a write-back cache of metadata blocks and reach the
-// device in Sync and Close; when Sync returns nil the image on the device is
-// consistent (e2fsck finds nothing to repair) and durable. Our own writes do
-// not go through the journal.
+// Check verifies a file system's consistency.
 //
 // Names follow io/fs rules (fs.ValidPath): slash-separated, unrooted, with
 // no "." or ".." elements; "." names the root directory. Symbolic links
 // are followed where os would follow them.
 //
-// All methods of FS and File are safe for concurrent use.
+// Writes are kept in a write-back cache of metadata blocks (file data goes
+// to the device at once) and reach the device in Sync and Close; when Sync
+// returns nil the image on the device is consistent (e2fsck finds nothing
+// to repair, apart from releasing files that are unlinked but still open)
+// and durable. Our own writes do not go through the journal, so a power
+// cut between syncs can leave an inconsistent image.
+//
+// All methods of FS and File are safe for concurrent use; one lock per
+// file system serializes them.
 package blockfs

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/anykernel/anykernel/internal/testenv"
 	"github.com/stretchr/testify/assert"
@@ -249,6 +250,8 @@ func buildWithBlockfs(t *testing.T, f *FS) {
 	require.NoError(t, f.Setxattr("top", "user.color", []byte("blue")))
 	require.NoError(t, f.Setxattr("d", "user.big", pattern(600, 2)))
 	require.NoError(t, f.Chown("d/e/file", 1234, 5678))
+	writeFile(t, f, "future", nil)
+	require.NoError(t, f.Chtimes("future", time1960, time2200))
 	require.NoError(t, f.Rename("d/e", "e-moved"))
 	require.NoError(t, f.Rename("top", "d/top-renamed"))
 }
@@ -268,11 +271,22 @@ func TestKernelReadsOurImages(t *testing.T) {
 			p := writeImageFile(t, img)
 			dir := loopMount(t, p, "ro")
 			got := snapshotHost(t, dir)
+			var st unix.Stat_t
+			require.NoError(t, unix.Stat(filepath.Join(dir, "future"), &st))
 			umount(t, dir)
 			assertSameTree(t, want, got)
+			if f.inodeSize > EXT4_GOOD_OLD_INODE_SIZE {
+				assert.Equal(t, time2200.UnixNano(), st.Mtim.Nano(), "mtime")
+				assert.Equal(t, time1960.UnixNano(), st.Atim.Nano(), "atime")
+			}
 		})
 	}
 }
+
+var (
+	time1960 = time.Date(1960, 5, 6, 7, 8, 9, 123456789, time.UTC)
+	time2200 = time.Date(2200, 1, 2, 3, 4, 5, 987654321, time.UTC)
+)
 
 // buildWithKernel writes a varied tree through the kernel at dir.
 func buildWithKernel(t *testing.T, dir string) {
