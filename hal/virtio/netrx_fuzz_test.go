@@ -57,6 +57,10 @@ func (h *hostileNet) Start(r *model.Run) {
 				if ok {
 					break
 				}
+				// Out of buffers: hand over what was put, else the
+				// driver can never repost any (a device that withholds
+				// every buffer is a stalled receiver, which Close ends).
+				rx.Publish()
 				if !rx.Wait(r.Stop) {
 					return
 				}
