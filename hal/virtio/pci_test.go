@@ -82,3 +82,19 @@ func TestPCIConsoleAndRNG(t *testing.T) {
 		})
 	}
 }
+
+func TestPCIConsoleConformance(t *testing.T) {
+	for _, tc := range pciCases {
+		t.Run(tc.name, func(t *testing.T) {
+			haltest.TestConsole(t, func(t *testing.T) (hal.Console, io.ReadWriter) {
+				mc := mem.NewConsole()
+				be := model.NewConsole(mc, model.ConsoleOptions{})
+				t.Cleanup(func() { _ = be.Close() })
+				tr, _ := newPCI(t, be, model.Options{}, tc.po)
+				c, err := virtio.NewConsole(tr, virtio.ConsoleOptions{})
+				require.NoError(t, err)
+				return c, mc.Operator()
+			})
+		})
+	}
+}
