@@ -43,15 +43,17 @@ func (f *FS) readData(in *inode, p []byte, off uint64) error {
 	return nil
 }
 
-// writeData writes p at off, allocating blocks as needed. It does not
-// change the file size.
-func (f *FS) writeData(in *inode, p []byte, off uint64) error {
+// writeData writes p at off, allocating blocks as needed, and returns
+// how many bytes were written (all of them unless err != nil). It does
+// not change the file size.
+func (f *FS) writeData(in *inode, p []byte, off uint64) (int, error) {
 	if err := f.loadMapping(in); err != nil {
-		return err
+		return 0, err
 	}
 	if off+uint64(len(p)) > f.maxFileSize() || off+uint64(len(p)) < off {
-		return syscall.EFBIG
+		return 0, syscall.EFBIG
 	}
+	total := len(p)
 	bs := uint64(f.bs)
 	for len(p) > 0 {
 		lblk := uint32(off / bs)
@@ -66,6 +68,10 @@ func (f *FS) writeData(in *inode, p []byte, off uint64) error {
 			run = min(uint64(e.lblk+e.len-lblk), nblk)
 			pblk = e.pblk + uint64(lblk-e.lblk)
 			if e.unwritten {
+				// Splitting may add two extents: reserve their tree room.
+				if err := f.reserveMapping(in, 2); err != nil {
+					return total - len(p), err
+				}
 				in.markWritten(idx, lblk, uint32(run))
 				fresh = true
 			}
@@ -83,10 +89,11 @@ func (f *FS) writeData(in *inode, p []byte, off uint64) error {
 			}
 			b, n, err := f.allocBlocks(goal, min(hole, EXT_INIT_MAX_LEN))
 			if err != nil {
-				return err
+				return total - len(p), err
 			}
-			in.insertExt(extent{lblk: lblk, len: uint32(n), pblk: b})
-			f.addBlocks(in, int64(n))
+			if err := f.addExtent(in, extent{lblk: lblk, len: uint32(n), pblk: b}); err != nil {
+				return total - len(p), err
+			}
 			pblk, run, fresh = b, n, true
 		}
 		// Bytes of p covered by this run.
@@ -95,32 +102,32 @@ func (f *FS) writeData(in *inode, p []byte, off uint64) error {
 		tail := (bs - (inBlk+span)%bs) % bs
 		if head == 0 && tail == 0 {
 			if err := f.writeAt(p[:span], int64(pblk*bs)); err != nil {
-				return err
+				return total - len(p), err
 			}
 		} else {
 			buf := make([]byte, head+span+tail)
 			if !fresh {
 				if head != 0 {
 					if err := f.readAt(buf[:bs], int64(pblk*bs)); err != nil {
-						return err
+						return total - len(p), err
 					}
 				}
 				if tail != 0 {
 					lastOff := uint64(len(buf)) - bs
 					if err := f.readAt(buf[lastOff:], int64(pblk*bs+lastOff)); err != nil {
-						return err
+						return total - len(p), err
 					}
 				}
 			}
 			copy(buf[head:], p[:span])
 			if err := f.writeAt(buf, int64(pblk*bs)); err != nil {
-				return err
+				return total - len(p), err
 			}
 		}
 		p = p[span:]
 		off += span
 	}
-	return nil
+	return total, nil
 }
 
 // setFileSize truncates or extends in to size.
@@ -193,8 +200,9 @@ func (f *FS) allocateRange(in *inode, off, n uint64) error {
 		if err != nil {
 			return err
 		}
-		in.insertExt(extent{lblk: uint32(l), len: uint32(got), pblk: b, unwritten: true})
-		f.addBlocks(in, int64(got))
+		if err := f.addExtent(in, extent{lblk: uint32(l), len: uint32(got), pblk: b, unwritten: true}); err != nil {
+			return err
+		}
 		l += got
 	}
 	return nil
@@ -244,4 +252,99 @@ func (f *FS) seekDataHole(in *inode, off int64, whence int) (int64, error) {
 		end = in.ext[i].lblk + in.ext[i].len
 	}
 	return min(int64(end)*bs, size), nil
+}
+
+// addExtent maps freshly allocated blocks into in and reserves the blocks
+// its mapping will need on disk, so that a later flush cannot run out of
+// space. On failure the blocks are freed and the mapping is unchanged.
+func (f *FS) addExtent(in *inode, e extent) error {
+	in.insertExt(e)
+	f.addBlocks(in, int64(e.len))
+	for need := f.mappingBlocks(in); len(in.meta) < need; {
+		goal := e.pblk
+		b, _, err := f.allocBlocks(goal, 1)
+		if err != nil {
+			in.removeRange(e.lblk, e.len)
+			f.addBlocks(in, -int64(e.len))
+			if ferr := f.freeBlocks(e.pblk, uint64(e.len)); ferr != nil {
+				return ferr
+			}
+			return err
+		}
+		f.addBlocks(in, 1)
+		in.meta = append(in.meta, b)
+	}
+	return nil
+}
+
+// reserveMapping makes sure in.meta holds enough blocks for the extent
+// tree after extra more extents.
+func (f *FS) reserveMapping(in *inode, extra int) error {
+	for need := f.extentTreeBlocks(len(in.ext) + extra); len(in.meta) < need; {
+		goal := uint64(0)
+		if len(in.ext) > 0 {
+			goal = in.ext[0].pblk
+		}
+		b, _, err := f.allocBlocks(goal, 1)
+		if err != nil {
+			return err
+		}
+		f.addBlocks(in, 1)
+		in.meta = append(in.meta, b)
+	}
+	return nil
+}
+
+func (f *FS) extentTreeBlocks(n int) int {
+	per := (f.bs - extentHeaderSize) / extentEntrySize
+	const rootMax = (iBlockLen - extentHeaderSize) / extentEntrySize
+	total := 0
+	for n > rootMax {
+		n = (n + per - 1) / per
+		total += n
+	}
+	return total
+}
+
+// mappingBlocks is the number of blocks in.ext needs for its on-disk
+// mapping: extent tree nodes, or indirect blocks of a block map.
+func (f *FS) mappingBlocks(in *inode) int {
+	if f.incompat&EXT4_FEATURE_INCOMPAT_EXTENTS != 0 {
+		// Over-long extents are split in two or more on disk.
+		n := 0
+		for _, e := range in.ext {
+			n += int((uint64(e.len) + maxExtLen(e.unwritten) - 1) / maxExtLen(e.unwritten))
+		}
+		return f.extentTreeBlocks(n)
+	}
+	per := uint64(f.bs / 4)
+	type region struct{ base, levels uint64 }
+	regions := []region{{EXT4_NDIR_BLOCKS, 1}, {EXT4_NDIR_BLOCKS + per, 2}, {EXT4_NDIR_BLOCKS + per + per*per, 3}}
+	total := 0
+	for _, r := range regions {
+		span := uint64(1)
+		for i := uint64(0); i < r.levels; i++ {
+			span *= per
+		}
+		// Chunk sizes of the indirect blocks at each level of the region.
+		for lvl, chunk := uint64(0), span; lvl < r.levels; lvl, chunk = lvl+1, chunk/per {
+			last := int64(-1)
+			for _, e := range in.ext {
+				a, b := uint64(e.lblk), uint64(e.lblk)+uint64(e.len)
+				if b <= r.base || a >= r.base+span {
+					continue
+				}
+				a, b = max(a, r.base), min(b, r.base+span)
+				c0, c1 := int64((a-r.base)/chunk), int64((b-1-r.base)/chunk)
+				if c0 <= last {
+					c0 = last + 1
+				}
+				if c1 >= c0 {
+					total += int(c1 - c0 + 1)
+					last = c1
+				}
+			}
+		}
+	}
+	return total
 }

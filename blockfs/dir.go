@@ -260,8 +260,9 @@ func (f *FS) newDirBlock(dir *inode) (uint32, []byte, uint64, error) {
 	if err != nil {
 		return 0, nil, 0, err
 	}
-	dir.insertExt(extent{lblk: l, len: 1, pblk: p})
-	f.addBlocks(dir, 1)
+	if err := f.addExtent(dir, extent{lblk: l, len: 1, pblk: p}); err != nil {
+		return 0, nil, 0, err
+	}
 	dir.setSize(uint64(l+1) * uint64(f.bs))
 	b := f.bnew(p)
 	return l, b, p, nil
@@ -809,11 +810,19 @@ func (f *FS) dxRebuild(dir *inode, extra *dirent) error {
 		}
 	}
 	total := uint32(1 + len(nodes) + len(leaves))
-	// Grow or shrink the directory to exactly total blocks.
+	// Grow or shrink the directory to exactly total blocks; check for room
+	// first so that running out of space leaves the directory as it was.
+	if cur := f.dirBlocks(dir); cur < total && f.freeBlocksTotal() < uint64(total-cur)+uint64(EXT4_MAX_EXTENT_DEPTH)+1 {
+		return syscall.ENOSPC
+	}
 	for f.dirBlocks(dir) < total {
-		if _, _, _, err := f.newDirBlock(dir); err != nil {
+		_, b, p, err := f.newDirBlock(dir)
+		if err != nil {
 			return err
 		}
+		f.initLeaf(b)
+		f.setDirTail(dir, b)
+		f.bdirty(p, b)
 	}
 	if f.dirBlocks(dir) > total {
 		if err := f.truncateBlocks(dir, uint64(total)); err != nil {

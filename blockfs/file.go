@@ -437,14 +437,23 @@ func (fl *File) writeAt(p []byte, off int64) (int, error) {
 	if err := f.checkWritable(); err != nil {
 		return 0, &fs.PathError{Op: "write", Path: fl.name, Err: err}
 	}
-	if err := f.writeData(fl.in, p, uint64(off)); err != nil {
-		return 0, &fs.PathError{Op: "write", Path: fl.name, Err: err}
-	}
-	if end := uint64(off) + uint64(len(p)); end > fl.in.size() {
+	n, err := f.writeData(fl.in, p, uint64(off))
+	if end := uint64(off) + uint64(n); n > 0 && end > fl.in.size() {
 		fl.in.setSize(end)
 	}
-	f.touch(fl.in, true, true)
-	return len(p), nil
+	if n > 0 {
+		f.touch(fl.in, true, true)
+	}
+	if err != nil {
+		// Blocks allocated past the bytes written are released so no
+		// written extent reaches beyond the end of the file.
+		bs := uint64(f.bs)
+		if terr := f.truncateBlocks(fl.in, (fl.in.size()+bs-1)/bs); terr != nil {
+			err = errors.Join(err, terr)
+		}
+		return n, &fs.PathError{Op: "write", Path: fl.name, Err: err}
+	}
+	return n, nil
 }
 
 // Seek sets the offset for the next Read or Write (io.Seeker).

@@ -494,6 +494,28 @@ func maxExtLen(unwritten bool) uint64 {
 	return EXT_INIT_MAX_LEN
 }
 
+// removeRange unmaps [lblk, lblk+n) from the extent list (without freeing
+// anything), splitting extents as needed.
+func (in *inode) removeRange(lblk, n uint32) {
+	end := uint64(lblk) + uint64(n)
+	var out []extent
+	for _, e := range in.ext {
+		es, ee := uint64(e.lblk), uint64(e.lblk)+uint64(e.len)
+		if ee <= uint64(lblk) || es >= end {
+			out = append(out, e)
+			continue
+		}
+		if es < uint64(lblk) {
+			out = append(out, extent{lblk: e.lblk, len: lblk - e.lblk, pblk: e.pblk, unwritten: e.unwritten})
+		}
+		if ee > end {
+			out = append(out, extent{lblk: uint32(end), len: uint32(ee - end), pblk: e.pblk + (end - es), unwritten: e.unwritten})
+		}
+	}
+	in.ext = out
+	in.mapDirty = true
+}
+
 // markWritten converts [lblk, lblk+n) inside the unwritten extent idx into
 // a written extent.
 func (in *inode) markWritten(idx int, lblk, n uint32) {

@@ -298,7 +298,8 @@ func (f *FS) mkdir(name string, perm fs.FileMode) error {
 	in.setLinks(2)
 	_, b, p, err := f.newDirBlock(in)
 	if err != nil {
-		return err
+		in.setLinks(0)
+		return errors.Join(err, f.releaseInode(in))
 	}
 	f.initLeaf(b)
 	put32(b, 0, in.ino)
@@ -314,7 +315,8 @@ func (f *FS) mkdir(name string, perm fs.FileMode) error {
 	f.setDirTail(in, b)
 	f.bdirty(p, b)
 	if err := f.addEntry(parent, base, in.ino, EXT4_FT_DIR); err != nil {
-		return err
+		in.setLinks(0)
+		return errors.Join(err, f.releaseInode(in))
 	}
 	f.incLinks(parent)
 	return nil
@@ -592,12 +594,17 @@ func (f *FS) symlink(target, newname string) error {
 		}
 		buf := make([]byte, f.bs)
 		copy(buf, target)
-		if err := f.writeData(in, buf, 0); err != nil {
-			return err
+		if _, err := f.writeData(in, buf, 0); err != nil {
+			in.setLinks(0)
+			return errors.Join(err, f.releaseInode(in))
 		}
 	}
 	in.setSize(uint64(len(target)))
-	return f.addEntry(np, nb, in.ino, EXT4_FT_SYMLINK)
+	if err := f.addEntry(np, nb, in.ino, EXT4_FT_SYMLINK); err != nil {
+		in.setLinks(0)
+		return errors.Join(err, f.releaseInode(in))
+	}
+	return nil
 }
 
 // Readlink returns the target of the symbolic link name.
