@@ -39,44 +39,67 @@ func TestBlockMisbehavingDevice(t *testing.T) {
 		{name: "slow", faults: model.Faults{Delay: 5 * time.Millisecond}},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			b, dev, disk := newBlock(t, 1<<20, mem.BlockOptions{}, model.BlockOptions{}, model.Options{},
-				virtio.BlockOptions{Timeout: shortTimeout})
-			defer b.Close()
-			want := bytes.Repeat([]byte("virtio!\n"), 512)
-			_, err := disk.WriteAt(want, 0)
-			require.NoError(t, err)
-			_, err = disk.WriteAt(want, 4096)
-			require.NoError(t, err)
+		for _, ringReset := range []bool{true, false} {
+			name := tc.name
+			o := model.Options{}
+			if !ringReset {
+				name += "/no-ring-reset"
+				o.HideFeatures = virtio.Bit(virtio.VIRTIO_F_RING_RESET)
+			}
+			t.Run(name, func(t *testing.T) {
+				testBlockFault(t, o, tc.faults, tc.wantErr, ringReset)
+			})
+		}
+	}
+}
 
-			dev.SetFaults(tc.faults)
-			var firstErr error
-			got := make([]byte, len(want))
-			for i := range 6 {
-				_, err := b.ReadAt(got, int64(i%2)*4096)
-				if err != nil {
-					firstErr = err
-					break
-				}
-				require.Equal(t, want, got)
-			}
-			if tc.wantErr == nil {
-				require.NoError(t, firstErr)
-			} else {
-				require.ErrorIs(t, firstErr, tc.wantErr)
-			}
+func testBlockFault(t *testing.T, o model.Options, faults model.Faults, wantErr error, ringReset bool) {
+	b, dev, disk := newBlock(t, 1<<20, mem.BlockOptions{}, model.BlockOptions{}, o,
+		virtio.BlockOptions{Timeout: shortTimeout})
+	defer b.Close()
+	want := bytes.Repeat([]byte("virtio!\n"), 512)
+	_, err := disk.WriteAt(want, 0)
+	require.NoError(t, err)
+	_, err = disk.WriteAt(want, 4096)
+	require.NoError(t, err)
+	resets0, qresets0 := dev.Resets()
 
-			dev.SetFaults(model.Faults{})
-			for i := range 4 {
-				clear(got)
-				_, err := b.ReadAt(got, 0)
-				require.NoError(t, err, "request %d after the device recovered", i)
-				require.Equal(t, want, got)
-				_, err = b.WriteAt(want[:512], 8192)
-				require.NoError(t, err)
-			}
-			require.NoError(t, b.Sync())
-		})
+	dev.SetFaults(faults)
+	var firstErr error
+	got := make([]byte, len(want))
+	for i := range 6 {
+		_, err := b.ReadAt(got, int64(i%2)*4096)
+		if err != nil {
+			firstErr = err
+			break
+		}
+		require.Equal(t, want, got)
+	}
+	if wantErr == nil {
+		require.NoError(t, firstErr)
+	} else {
+		require.ErrorIs(t, firstErr, wantErr)
+	}
+
+	dev.SetFaults(model.Faults{})
+	for i := range 4 {
+		clear(got)
+		_, err := b.ReadAt(got, 0)
+		require.NoError(t, err, "request %d after the device recovered", i)
+		require.Equal(t, want, got)
+		_, err = b.WriteAt(want[:512], 8192)
+		require.NoError(t, err)
+	}
+	require.NoError(t, b.Sync())
+	resets, qresets := dev.Resets()
+	switch {
+	case wantErr == nil:
+		require.Equal(t, [2]int{resets0, qresets0}, [2]int{resets, qresets}, "reset without a fault")
+	case ringReset:
+		require.Equal(t, resets0, resets, "the whole device was reset though one queue would do")
+		require.Greater(t, qresets, qresets0, "the queue was not reset")
+	default:
+		require.Greater(t, resets, resets0, "the device was not reset")
 	}
 }
 

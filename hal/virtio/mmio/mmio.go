@@ -138,7 +138,9 @@ func (t *Transport) ResetQueue(q int) error {
 	defer t.mu.Unlock()
 	t.regs.Write32(QueueSel, uint32(q))
 	t.regs.Write32(QueueReset, 1)
-	if poll(func() bool { return t.regs.Read32(QueueReset) == 1 && t.regs.Read32(QueueReady) == 0 }) {
+	// The reset is complete when QueueReset reads back 0 (and the queue
+	// is no longer ready).
+	if poll(func() bool { return t.regs.Read32(QueueReset) == 0 && t.regs.Read32(QueueReady) == 0 }) {
 		return nil
 	}
 	return fmt.Errorf("virtio-mmio: queue %d did not finish reset: %w", q, virtio.ErrDevice)

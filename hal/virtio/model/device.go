@@ -147,6 +147,8 @@ type Device struct {
 	generation uint32
 	run        *Run
 	err        error
+	resets     int
+	qresets    int
 
 	// Interrupt routing: with MSI-X, vectors index lines; without, line 0.
 	lines     []*IRQ
@@ -248,6 +250,7 @@ func (d *Device) stopRun(r *Run) {
 func (d *Device) setStatus(s uint8) {
 	d.mu.Lock()
 	if s == 0 {
+		d.resets++
 		r := d.run
 		d.run = nil
 		d.mu.Unlock()
@@ -395,6 +398,7 @@ func (d *Device) queueReset(i int) {
 	}
 	c := &d.queues[i]
 	vq := c.vq
+	d.qresets++
 	c.ready = false
 	c.size = d.opts.QueueSize
 	d.mu.Unlock()
@@ -456,6 +460,14 @@ func (d *Device) Close() error {
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf("model: "+format, args...) }
+
+// Resets returns how many times the driver reset the whole device and how
+// many times it reset a single queue.
+func (d *Device) Resets() (device, queue int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.resets, d.qresets
+}
 
 // RequestReset sets DEVICE_NEEDS_RESET and raises a configuration
 // interrupt, as a device that hit an internal error does (§2.1.2).

@@ -81,10 +81,7 @@ func (m *MMIO) Read32(off uint32) uint32 {
 		}
 		return 0
 	case mmioQueueReset:
-		if q != nil && !q.ready {
-			return 1
-		}
-		return 0
+		return 0 // resets complete at once
 	case mmioInterruptStatus:
 		return d.isr
 	case mmioStatus:

@@ -229,10 +229,7 @@ func (b barRegs) common(off uint32, n int) uint32 {
 		v := [...]uint64{q.desc, q.driver, q.device}[(off-0x20)/8]
 		return uint32(v >> (8 * (off % 8)))
 	case 0x3a:
-		if !q.ready {
-			return 1
-		}
-		return 0
+		return 0 // resets complete at once
 	}
 	return 0
 }

@@ -344,7 +344,9 @@ func (t *Transport) ResetQueue(q int) error {
 	defer t.mu.Unlock()
 	t.common.Write16(CommonQueueSelect, uint16(q))
 	t.common.Write16(CommonQueueReset, 1)
-	if poll(func() bool { return t.common.Read16(CommonQueueReset) == 1 && t.common.Read16(CommonQueueEnable) == 0 }) {
+	// The reset is complete when queue_reset reads back 0 and the queue is
+	// disabled.
+	if poll(func() bool { return t.common.Read16(CommonQueueReset) == 0 && t.common.Read16(CommonQueueEnable) == 0 }) {
 		return nil
 	}
 	return fmt.Errorf("virtio-pci: queue %d did not finish reset: %w", q, virtio.ErrDevice)
