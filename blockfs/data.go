@@ -54,6 +54,7 @@ func (f *FS) writeData(in *inode, p []byte, off uint64) (int, error) {
 		return 0, syscall.EFBIG
 	}
 	total := len(p)
+	in.dataGen++
 	bs := uint64(f.bs)
 	for len(p) > 0 {
 		lblk := uint32(off / bs)
@@ -136,6 +137,7 @@ func (f *FS) setFileSize(in *inode, size uint64) error {
 		return syscall.EFBIG
 	}
 	old := in.size()
+	in.dataGen++
 	bs := uint64(f.bs)
 	if size < old {
 		if err := f.truncateBlocks(in, (size+bs-1)/bs); err != nil {

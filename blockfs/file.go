@@ -320,7 +320,15 @@ type File struct {
 	dirEnts []fs.DirEntry
 	dirPos  int
 	dirRead bool
+
+	// Read-ahead for sequential readers issuing small reads.
+	ra      []byte
+	raOff   int64
+	raGen   uint64
+	lastEnd int64
 }
+
+const readAhead = 1 << 20
 
 // Name returns the name given to OpenFile.
 func (fl *File) Name() string { return fl.name }
@@ -388,9 +396,28 @@ func (fl *File) readAt(p []byte, off int64) (int, error) {
 	if int64(n) > size-off {
 		n = int(size - off)
 	}
-	if err := fl.fs.readData(fl.in, p[:n], uint64(off)); err != nil {
-		return 0, &fs.PathError{Op: "read", Path: fl.name, Err: err}
+	switch {
+	case fl.ra != nil && fl.raGen == fl.in.dataGen && off >= fl.raOff && off+int64(n) <= fl.raOff+int64(len(fl.ra)):
+		copy(p[:n], fl.ra[off-fl.raOff:])
+	case off == fl.lastEnd && n < readAhead/2 && size-off > int64(n):
+		// A sequential reader with small reads: fetch a larger window.
+		w := min(int64(readAhead), size-off)
+		if cap(fl.ra) < int(w) {
+			fl.ra = make([]byte, readAhead)
+		}
+		fl.ra = fl.ra[:w]
+		if err := fl.fs.readData(fl.in, fl.ra, uint64(off)); err != nil {
+			fl.ra = nil
+			return 0, &fs.PathError{Op: "read", Path: fl.name, Err: err}
+		}
+		fl.raOff, fl.raGen = off, fl.in.dataGen
+		copy(p[:n], fl.ra)
+	default:
+		if err := fl.fs.readData(fl.in, p[:n], uint64(off)); err != nil {
+			return 0, &fs.PathError{Op: "read", Path: fl.name, Err: err}
+		}
 	}
+	fl.lastEnd = off + int64(n)
 	if n < len(p) {
 		return n, io.EOF
 	}

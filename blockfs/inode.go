@@ -27,8 +27,9 @@ type inode struct {
 	ext       []extent
 	meta      []uint64 // blocks of the on-disk mapping (extent nodes or indirect blocks)
 
-	opens   int  // open File handles
-	orphan  bool // unlinked while open: freed on last close
+	dataGen uint64 // bumped whenever file data or mapping changes
+	opens   int    // open File handles
+	orphan  bool   // unlinked while open: freed on last close
 	dxDirty bool
 }
 
@@ -537,6 +538,7 @@ func (f *FS) truncateBlocks(in *inode, from uint64) error {
 	if err := f.loadMapping(in); err != nil {
 		return err
 	}
+	in.dataGen++
 	keep := in.ext[:0]
 	var freed int64
 	for _, e := range in.ext {

@@ -62,3 +62,32 @@ func TestSeekDataHoleAndAllocate(t *testing.T) {
 	require.NoError(t, f.Close())
 	fsck(t, dev.Image())
 }
+
+// TestReadAheadSeesWrites reads a file in small sequential pieces while
+// another handle rewrites parts ahead of the reader.
+func TestReadAheadSeesWrites(t *testing.T) {
+	dev := newDev(t, mkfsImage(t, 16<<20, "-t", "ext4"))
+	f, err := Mount(dev, Options{})
+	require.NoError(t, err)
+	want := pattern(3<<20, 5)
+	writeFile(t, f, "r", want)
+	r, err := f.OpenFile("r", os.O_RDONLY, 0)
+	require.NoError(t, err)
+	w, err := f.OpenFile("r", os.O_RDWR, 0)
+	require.NoError(t, err)
+	buf := make([]byte, 4096)
+	for off := 0; off < len(want); off += len(buf) {
+		if off%(256<<10) == 0 {
+			patch := pattern(5000, byte(off))
+			_, err := w.WriteAt(patch, int64(off+8192))
+			require.NoError(t, err)
+			copy(want[off+8192:], patch)
+		}
+		n, err := r.Read(buf)
+		require.NoError(t, err)
+		require.Equal(t, want[off:off+n], buf[:n], "offset %d", off)
+	}
+	require.NoError(t, r.Close())
+	require.NoError(t, w.Close())
+	require.NoError(t, f.Close())
+}

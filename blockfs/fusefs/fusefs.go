@@ -42,6 +42,9 @@ func Mount(dir string, fsys *blockfs.FS, opts Options) (*fuse.Server, error) {
 	if mo.MaxWrite == 0 {
 		mo.MaxWrite = 1 << 20
 	}
+	if mo.MaxReadAhead == 0 {
+		mo.MaxReadAhead = 1 << 20
+	}
 	return gofs.Mount(dir, Root(fsys), &gofs.Options{
 		MountOptions:   mo,
 		EntryTimeout:   &sec,
