@@ -97,8 +97,8 @@ func WriteDesc(t []byte, i int, d Desc) error {
 }
 
 // word returns the aligned 32-bit word of b that holds the 16-bit field at
-// off, and the bit shift of the field within it.
-func word(b []byte, off int) (*uint32, uint, error) {
+// off, and the field's byte offset within the word.
+func word(b []byte, off int) (*uint32, int, error) {
 	if off < 0 || off&1 != 0 || off+2 > len(b) {
 		return nil, 0, fmt.Errorf("%w: 16-bit field at %d of %d bytes", ErrLayout, off, len(b))
 	}
@@ -109,48 +109,76 @@ func word(b []byte, off int) (*uint32, uint, error) {
 	if start < 0 || start+4 > len(b) {
 		return nil, 0, fmt.Errorf("%w: word around 16-bit field at %d of %d bytes", ErrLayout, off, len(b))
 	}
-	return (*uint32)(unsafe.Pointer(&b[start])), uint(addr-wa) * 8, nil
+	return (*uint32)(unsafe.Pointer(&b[start])), int(addr - wa), nil
+}
+
+// The word is loaded in host order; its bytes are the little-endian bytes
+// of the ring, so the field is picked out through the host's byte order.
+
+func field16(w uint32, at int) uint16 {
+	var b [4]byte
+	binary.NativeEndian.PutUint32(b[:], w)
+	return binary.LittleEndian.Uint16(b[at:])
+}
+
+func withField16(w uint32, at int, v uint16) uint32 {
+	var b [4]byte
+	binary.NativeEndian.PutUint32(b[:], w)
+	binary.LittleEndian.PutUint16(b[at:], v)
+	return binary.NativeEndian.Uint32(b[:])
 }
 
 // Load16 atomically loads the little-endian 16-bit field at off.
 func Load16(b []byte, off int) (uint16, error) {
-	w, sh, err := word(b, off)
+	w, at, err := word(b, off)
 	if err != nil {
 		return 0, err
 	}
-	return uint16(atomic.LoadUint32(w) >> sh), nil
+	return field16(atomic.LoadUint32(w), at), nil
 }
 
 // Store16 atomically stores v into the little-endian 16-bit field at off,
 // leaving the other half of its word as it is.
 func Store16(b []byte, off int, v uint16) error {
-	w, sh, err := word(b, off)
+	w, at, err := word(b, off)
 	if err != nil {
 		return err
 	}
-	mask := uint32(0xffff) << sh
 	for {
 		old := atomic.LoadUint32(w)
-		if atomic.CompareAndSwapUint32(w, old, old&^mask|uint32(v)<<sh) {
+		if atomic.CompareAndSwapUint32(w, old, withField16(old, at, v)) {
 			return nil
 		}
 	}
 }
 
+func word32(b []byte, off int) (*uint32, error) {
+	if off < 0 || off&3 != 0 || off+4 > len(b) || uintptr(unsafe.Pointer(unsafe.SliceData(b)))&3 != 0 {
+		return nil, fmt.Errorf("%w: 32-bit field at %d of %d bytes", ErrLayout, off, len(b))
+	}
+	return (*uint32)(unsafe.Pointer(&b[off])), nil
+}
+
 // Load32 atomically loads the aligned little-endian 32-bit field at off.
 func Load32(b []byte, off int) (uint32, error) {
-	if off < 0 || off&3 != 0 || off+4 > len(b) || uintptr(unsafe.Pointer(unsafe.SliceData(b)))&3 != 0 {
-		return 0, fmt.Errorf("%w: 32-bit field at %d of %d bytes", ErrLayout, off, len(b))
+	w, err := word32(b, off)
+	if err != nil {
+		return 0, err
 	}
-	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&b[off]))), nil
+	var x [4]byte
+	binary.NativeEndian.PutUint32(x[:], atomic.LoadUint32(w))
+	return binary.LittleEndian.Uint32(x[:]), nil
 }
 
 // Store32 atomically stores the aligned little-endian 32-bit field at off.
 func Store32(b []byte, off int, v uint32) error {
-	if off < 0 || off&3 != 0 || off+4 > len(b) || uintptr(unsafe.Pointer(unsafe.SliceData(b)))&3 != 0 {
-		return fmt.Errorf("%w: 32-bit field at %d of %d bytes", ErrLayout, off, len(b))
+	w, err := word32(b, off)
+	if err != nil {
+		return err
 	}
-	atomic.StoreUint32((*uint32)(unsafe.Pointer(&b[off])), v)
+	var x [4]byte
+	binary.LittleEndian.PutUint32(x[:], v)
+	atomic.StoreUint32(w, binary.NativeEndian.Uint32(x[:]))
 	return nil
 }
 
