@@ -5,5 +5,8 @@
 // The platform supplies the three pieces (see package virtio): on the
 // unikernel the window is the device's MMIO region mapped uncached and the
 // interrupt its line; in tests they come from package virtio/model.
-// Legacy (version 1) devices are refused.
+// Legacy (version 1) devices are refused with an error wrapping
+// errors.ErrUnsupported. Firecracker's devices are version 2; QEMU's
+// virtio-mmio devices (microvm, virt) are legacy unless QEMU runs with
+// -global virtio-mmio.force-legacy=false.
 package mmio

@@ -13,5 +13,11 @@
 //
 // Modern (0x1040-0x107f) and transitional (0x1000-0x103f, through their
 // modern capabilities) device IDs are accepted; the legacy I/O interface is
-// never used.
+// never used. QEMU's transitional devices on the pc machine qualify; their
+// modern structures live in a 64-bit memory BAR (BAR 4), which firmware
+// may place above 4 GiB.
+//
+// An INTx line shared by several functions must wake the Interrupt of each
+// of them: every transport reads its own ISR status and ignores the
+// interrupt if its device did not raise it.
 package pci
