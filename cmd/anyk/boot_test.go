@@ -206,3 +206,14 @@ func TestBootDevices(t *testing.T) {
 	assert.Contains(t, r.console, "dma ok\n")
 	assert.Regexp(t, `irq 8 fired [4-9] times`, r.console)
 }
+
+func TestBootConsoleInput(t *testing.T) {
+	img := image(t, "examples/stress")
+	testenv.NeedCommand(t, "qemu-system-x86_64")
+	var out bytes.Buffer
+	code, err := boot(context.Background(), runOptions{Image: img, Args: []string{"echo"}, Timeout: 3 * time.Minute},
+		strings.NewReader("typed at the console\n"), &out, &bytes.Buffer{})
+	require.NoError(t, err, "console:\n%s", out.String())
+	assert.Equal(t, 0, code)
+	assert.Equal(t, "echo typed at the console\n", out.String())
+}

@@ -180,7 +180,11 @@ func (f *file) ready() uint32 {
 		}
 		return r
 	case fdConsole:
-		return EPOLLOUT
+		r := uint32(EPOLLOUT)
+		if f.count > 0 {
+			r |= EPOLLIN
+		}
+		return r
 	}
 	return 0
 }
@@ -246,6 +250,23 @@ func (fs *Files) EventfdWrite(fd uint64, v uint64) Errno {
 	f.count += v
 	f.gen++
 	return 0
+}
+
+// setConsoleInput records whether console input is waiting: the console
+// descriptors' counter is 1 while it is, and each arrival is a new edge.
+func (fs *Files) setConsoleInput(ready bool) {
+	for i := range fs.f {
+		f := &fs.f[i]
+		if f.kind != fdConsole {
+			continue
+		}
+		if ready {
+			f.count = 1
+			f.gen++
+		} else {
+			f.count = 0
+		}
+	}
 }
 
 // IsEventfd reports whether fd is an eventfd.

@@ -494,3 +494,35 @@ func TestEpollEdgeTriggered(t *testing.T) {
 	assert.True(t, e.p.Files.IsEventfd(efd))
 	assert.False(t, e.p.Files.IsEventfd(epfd))
 }
+
+func TestConsoleRead(t *testing.T) {
+	e := newEnv(t, "prog")
+	buf := e.scratch()
+	e.m.input.WriteString("hi")
+	assert.Equal(t, int64(2), e.sys(e.main, SYS_read, 0, buf, 100), "input already there")
+	assert.Equal(t, "hi", string(e.mem(buf, 2)))
+
+	// Nothing there: a blocking read waits for ConsoleInput.
+	e.sys(e.main, SYS_read, 0, buf, 3)
+	require.Equal(t, threads.Blocked, e.p.Sched.State(e.main))
+	e.m.input.WriteString("hello")
+	e.p.ConsoleInput(e.m)
+	require.Equal(t, threads.Runnable, e.p.Sched.State(e.main))
+	assert.Equal(t, uint64(3), e.p.Threads[e.main].Regs.RAX, "read up to its length")
+	assert.Equal(t, "hel", string(e.mem(buf, 3)))
+
+	// Non-blocking: EAGAIN once drained; epoll reports input.
+	require.Zero(t, e.sys(e.main, SYS_fcntl, 0, F_SETFL, O_NONBLOCK))
+	assert.Equal(t, int64(2), e.sys(e.main, SYS_read, 0, buf, 10))
+	assert.Equal(t, -int64(EAGAIN), e.sys(e.main, SYS_read, 0, buf, 10))
+	epfd := uint64(e.sys(e.main, SYS_epoll_create1, 0))
+	put32(e.mem(buf, 4), EPOLLIN)
+	put64(e.mem(buf+4, 8), 0)
+	require.Zero(t, e.sys(e.main, SYS_epoll_ctl, epfd, EPOLL_CTL_ADD, 0, buf))
+	out := buf + 64
+	assert.Zero(t, e.sys(e.main, SYS_epoll_pwait, epfd, out, 4, 0, 0), "no input")
+	e.m.input.WriteString("x")
+	e.p.ConsoleInput(e.m)
+	assert.Equal(t, int64(1), e.sys(e.main, SYS_epoll_pwait, epfd, out, 4, 0, 0))
+	assert.Equal(t, uint32(EPOLLIN), get32(e.mem(out, 4))&EPOLLIN)
+}

@@ -20,6 +20,9 @@ type Machine interface {
 	Release(addr, n uint64)
 	// Console writes p to the operator's console.
 	Console(p []byte)
+	// ConsoleRead copies console input that has arrived into p without
+	// waiting and returns how many bytes it copied (0 if none).
+	ConsoleRead(p []byte) int
 	// Random fills p from a hardware source and reports success.
 	Random(p []byte) bool
 	// Exit ends the machine with the program's exit status. The bare-metal

@@ -14,6 +14,7 @@ type fakeMachine struct {
 	now      int64
 	wall     int64
 	console  bytes.Buffer
+	input    bytes.Buffer
 	exited   bool
 	code     int
 	noRandom bool
@@ -70,6 +71,11 @@ func (m *fakeMachine) Release(addr, n uint64) {
 }
 
 func (m *fakeMachine) Console(p []byte) { m.console.Write(p) }
+
+func (m *fakeMachine) ConsoleRead(p []byte) int {
+	n, _ := m.input.Read(p)
+	return n
+}
 
 func (m *fakeMachine) Random(p []byte) bool {
 	if m.noRandom {

@@ -16,6 +16,7 @@ const (
 	waitFutex
 	waitSleep
 	waitEpoll
+	waitRead
 )
 
 // Thread is one thread of the process: its saved registers and FPU state,
@@ -317,4 +318,33 @@ func (p *Process) Notify(m Machine, fd uint64, n uint64) Errno {
 	}
 	p.pollWake(m)
 	return 0
+}
+
+// ConsoleInput tells the process console input has arrived: a thread
+// blocked reading the console gets it, and epoll waits on the console
+// wake.
+func (p *Process) ConsoleInput(m Machine) {
+	p.Files.setConsoleInput(true)
+	for t := range p.Threads {
+		if p.Sched.State(t) != threads.Blocked || p.Threads[t].wait != waitRead {
+			continue
+		}
+		th := &p.Threads[t]
+		b, err := p.user(m, th.waitAddr, uint64(th.waitN), true)
+		if err != 0 {
+			p.complete(t, -int64(err))
+			continue
+		}
+		n := m.ConsoleRead(b)
+		if n < len(b) {
+			p.Files.setConsoleInput(false)
+		}
+		if n > 0 {
+			p.complete(t, int64(n))
+		}
+		if n < len(b) {
+			break
+		}
+	}
+	p.pollWake(m)
 }

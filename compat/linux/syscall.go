@@ -56,7 +56,7 @@ func (p *Process) dispatch(m Machine, t int, nr, a0, a1, a2, a3, a4, a5 uint64) 
 	case SYS_writev:
 		return p.writev(m, a0, a1, a2), false
 	case SYS_read:
-		return p.read(m, a0, a1, a2), false
+		return p.read(m, t, a0, a1, a2)
 	case SYS_close:
 		if a0 < 3 {
 			return 0, false
@@ -75,7 +75,7 @@ func (p *Process) dispatch(m Machine, t int, nr, a0, a1, a2, a3, a4, a5 uint64) 
 	case SYS_ioctl:
 		return errno(ENOTTY), false
 	case SYS_fcntl:
-		return p.fcntl(a0, a1), false
+		return p.fcntl(a0, a1, a2), false
 	case SYS_mmap:
 		return p.mmap(m, a0, a1, a2, a3, a4), false
 	case SYS_munmap:
@@ -313,30 +313,53 @@ func (p *Process) writev(m Machine, fd, iov, cnt uint64) int64 {
 	return total
 }
 
-func (p *Process) read(m Machine, fd, buf, n uint64) int64 {
+func (p *Process) read(m Machine, t int, fd, buf, n uint64) (int64, bool) {
 	f := p.Files.get(fd)
 	if f == nil {
-		return errno(EBADF)
+		return errno(EBADF), false
 	}
 	switch f.kind {
 	case fdConsole:
-		return 0
+		if n == 0 {
+			return 0, false
+		}
+		if n > 1<<20 {
+			n = 1 << 20
+		}
+		b, e := p.user(m, buf, n, true)
+		if e != 0 {
+			return errno(e), false
+		}
+		got := m.ConsoleRead(b)
+		if got < len(b) {
+			p.Files.setConsoleInput(false)
+		}
+		if got > 0 {
+			return int64(got), false
+		}
+		if f.flags&O_NONBLOCK != 0 {
+			return errno(EAGAIN), false
+		}
+		th := &p.Threads[t]
+		th.wait, th.waitFD, th.waitAddr, th.waitN = waitRead, int32(fd), buf, int32(n)
+		p.Sched.Block(t, 0)
+		return 0, true
 	case fdEventfd:
 		if n < 8 {
-			return errno(EINVAL)
+			return errno(EINVAL), false
 		}
 		b, e := p.user(m, buf, 8, true)
 		if e != 0 {
-			return errno(e)
+			return errno(e), false
 		}
 		v, e := p.Files.EventfdRead(fd)
 		if e != 0 {
-			return errno(e)
+			return errno(e), false
 		}
 		put64(b, v)
-		return 8
+		return 8, false
 	}
-	return errno(EINVAL)
+	return errno(EINVAL), false
 }
 
 func (p *Process) fstat(m Machine, fd, buf uint64) int64 {
@@ -359,7 +382,7 @@ func (p *Process) fstat(m Machine, fd, buf uint64) int64 {
 	return 0
 }
 
-func (p *Process) fcntl(fd, cmd uint64) int64 {
+func (p *Process) fcntl(fd, cmd, arg uint64) int64 {
 	f := p.Files.get(fd)
 	if f == nil {
 		return errno(EBADF)
@@ -367,7 +390,10 @@ func (p *Process) fcntl(fd, cmd uint64) int64 {
 	switch cmd {
 	case F_GETFL:
 		return int64(f.flags)
-	case F_GETFD, F_SETFD, F_SETFL:
+	case F_SETFL:
+		f.flags = f.flags&^O_NONBLOCK | uint32(arg)&O_NONBLOCK
+		return 0
+	case F_GETFD, F_SETFD:
 		return 0
 	}
 	return errno(EINVAL)

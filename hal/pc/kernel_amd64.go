@@ -127,6 +127,10 @@ func kmain() {
 	if bootInfo[3] != 0 {
 		setDebug(bootInfo[3], 0x401) // DR0 execute breakpoint on main.main
 	}
+	// Input that arrived during start-up raised the UART's interrupt while
+	// the PIC was being reprogrammed; take it now, which also lets the
+	// next byte raise a fresh edge.
+	serialIRQ()
 	f := kstackTop - linux.RegsSize
 	r := (*linux.Regs)(unsafe.Add(unsafe.Pointer(nil), uintptr(f)))
 	*r = linux.Regs{}
@@ -195,7 +199,7 @@ func picInit() {
 	outb(0xA1, 2)
 	outb(0x21, 1)
 	outb(0xA1, 1)
-	outb(0x21, 0xFE) // only the PIT
+	outb(0x21, 0xEE) // the PIT and the console's UART
 	outb(0xA1, 0xFF)
 }
 
@@ -414,7 +418,7 @@ func summary() {
 	if tscMain != 0 {
 		l.s(", entry->main ").d(tscToNs(tscMain-tscEntry) / 1000).s(" us")
 	}
-	l.s(", entry->exit ").d(tscToNs(rdtsc()-tscEntry) / 1000).s(" us\n")
+	l.s(", entry->exit ").d(tscToNs(rdtsc()-tscEntry) / 1000).s(" us, console input overruns ").d(int64(rxOverruns)).s(" dropped ").d(int64(rxDropped)).s("\n")
 	say(&l)
 }
 

@@ -13,6 +13,7 @@ func (*machine) Populate(addr, n uint64) bool { return populate(addr, n) }
 func (*machine) Bytes(addr, n uint64) []byte  { return mem(addr, n) }
 func (*machine) Release(addr, n uint64)       { release(addr, n) }
 func (*machine) Console(p []byte)             { serialWrite(p) }
+func (*machine) ConsoleRead(p []byte) int     { return serialRead(p) }
 func (*machine) Exit(code int)                { exit(code) }
 
 // Random fills p from RDRAND, falling back to RDSEED; it fails rather

@@ -24,6 +24,8 @@ func platformCall(t int) bool {
 		switch {
 		case line == 0 || line == 2 || line > 15:
 			ret = -int64(linux.EINVAL)
+		case line == comIRQ:
+			ret = -16 // EBUSY: the console's
 		case !proc.Files.IsEventfd(fd):
 			ret = -int64(linux.EBADF)
 		default:
@@ -81,7 +83,9 @@ func irq(n int) {
 			return
 		}
 	}
-	if fd := irqFD[n]; fd != 0 {
+	if n == comIRQ {
+		serialIRQ()
+	} else if fd := irqFD[n]; fd != 0 {
 		maskIRQ(n)
 		proc.Notify(&mach, fd-1, 1)
 	}
