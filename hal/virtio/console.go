@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/anykernel/anykernel/hal"
-	"github.com/anykernel/anykernel/hal/virtio/internal/ring"
 )
 
 // ConsoleOptions configures a virtio-console driver. The zero value is the
@@ -163,16 +162,14 @@ func (c *Console) refillLocked() {
 }
 
 // maybeRefill reposts spare receive buffers once the used entries already
-// published are consumed (or half the ring is spare), so a duplicate used
-// entry cannot pass for the completion of a reposted buffer.
+// published are consumed, so a duplicate used entry cannot pass for the
+// completion of a reposted buffer. (Read reposts too before it waits.)
 func (c *Console) maybeRefill() {
 	q := c.rx
 	q.mu.Lock()
-	if len(c.rxSpare) < q.n/2 {
-		if idx, err := ring.Load16(q.used, ring.UsedIdxOff()); err == nil && idx != q.lastUsed {
-			q.mu.Unlock()
-			return
-		}
+	if q.pending() {
+		q.mu.Unlock()
+		return
 	}
 	c.refillLocked()
 	q.mu.Unlock()
@@ -277,8 +274,13 @@ func (c *Console) Read(p []byte) (int, error) {
 			c.cur = c.rxBufs[c.curBuf][:ln]
 			continue
 		}
+		c.refillLocked() // nothing pending: safe to repost
+		kick := q.kick()
 		pending := q.arm()
 		q.mu.Unlock()
+		if kick {
+			q.notify()
+		}
 		if pending {
 			continue
 		}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/anykernel/anykernel/hal"
-	"github.com/anykernel/anykernel/hal/virtio/internal/ring"
 )
 
 // NetOptions configures a virtio-net driver. The zero value is the
@@ -230,19 +229,16 @@ func (n *Net) refillLocked() {
 }
 
 // maybeRefill gives spare receive buffers back to the device once the used
-// entries already published are consumed (or half the ring is spare).
-// Reposting a head while entries are pending would let a duplicate used
-// entry for it pass for the completion of the new chain.
+// entries already published are consumed. Reposting a head while entries
+// are pending would let a duplicate used entry for it pass for the
+// completion of the new chain. (rxPop reposts too before it waits.)
 func (n *Net) maybeRefill() {
 	q := n.rx
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(n.rxSpare) < q.n/2 {
-		if idx, err := ring.Load16(q.used, ring.UsedIdxOff()); err == nil && idx != q.lastUsed {
-			return
-		}
+	if !q.pending() {
+		n.refillLocked()
 	}
-	n.refillLocked()
 }
 
 func (n *Net) kickRx() {
@@ -426,12 +422,18 @@ func (n *Net) rxPop(wait, timed bool) (uint16, uint32, error) {
 			q.mu.Unlock()
 			return head, ln, err
 		}
+		// Nothing is pending, so reposting cannot let a duplicate pass;
+		// give the device every spare buffer before waiting.
+		n.refillLocked()
+		kick := q.kick()
+		pending := wait && q.arm()
+		q.mu.Unlock()
+		if kick {
+			q.notify()
+		}
 		if !wait {
-			q.mu.Unlock()
 			return 0, 0, errNoFrame
 		}
-		pending := q.arm()
-		q.mu.Unlock()
 		if pending {
 			continue
 		}

@@ -110,9 +110,18 @@ func newQueue(t Transport, features uint64, index, size, maxInd int, name string
 	return q, nil
 }
 
+// usedPoison is the id the driver writes into every used element it has
+// consumed (and into all of them at the start): no valid chain has it, so
+// a device that moves the used index over elements it did not write is
+// caught instead of replaying stale completions.
+const usedPoison = 0xffffffff
+
 // initState empties the rings and the driver's bookkeeping.
 func (q *queue) initState() {
 	clear(q.region)
+	for i := range q.n {
+		binary.LittleEndian.PutUint32(q.used[ring.UsedElemOff(i):], usedPoison)
+	}
 	for i := range q.next {
 		q.next[i] = uint16(i + 1)
 		q.chainLen[i] = 0
@@ -305,8 +314,13 @@ func (q *queue) pop() (head uint16, length uint32, ok bool, err error) {
 		return 0, 0, false, q.fail(fmt.Errorf("%s: used index moved by %d with %d chains in flight: %w", q.name, pending, q.inFlight, ErrDevice))
 	}
 	off := ring.UsedElemOff(int(q.lastUsed) % q.n)
-	id := binary.LittleEndian.Uint32(q.used[off:])
-	length = binary.LittleEndian.Uint32(q.used[off+4:])
+	// Atomic accesses: a device that runs its index past the driver may be
+	// writing this very element; the driver must not race with it.
+	id, err1 := ring.Load32(q.used, off)
+	length, err2 := ring.Load32(q.used, off+4)
+	if err := errors.Join(err1, err2, ring.Store32(q.used, off, usedPoison)); err != nil {
+		return 0, 0, false, q.fail(fmt.Errorf("%s: %w", q.name, err))
+	}
 	if id >= uint32(q.n) {
 		return 0, 0, false, q.fail(fmt.Errorf("%s: used id %d out of range [0,%d): %w", q.name, id, q.n, ErrDevice))
 	}
@@ -360,6 +374,13 @@ func (q *queue) quiet() {
 		return
 	}
 	_ = ring.Store16(q.avail, ring.AvailFlagsOff(), ring.VIRTQ_AVAIL_F_NO_INTERRUPT)
+}
+
+// pending reports whether used entries are published and not yet taken.
+// The caller holds q.mu.
+func (q *queue) pending() bool {
+	idx, err := ring.Load16(q.used, ring.UsedIdxOff())
+	return err != nil || idx != q.lastUsed
 }
 
 // freeDescs returns the number of free descriptors. The caller holds q.mu.

@@ -295,8 +295,10 @@ func (q *VQ) putLocked(c *Chain, written int) {
 
 func (q *VQ) putElem(id, length uint32) {
 	off := ring.UsedElemOff(int(q.usedIdx) % q.n)
-	binary.LittleEndian.PutUint32(q.used[off:], id)
-	binary.LittleEndian.PutUint32(q.used[off+4:], length)
+	// Atomic: the driver reads (and clears) elements it has consumed, and
+	// a misbehaving device may be running ahead of it.
+	_ = ring.Store32(q.used, off, id)
+	_ = ring.Store32(q.used, off+4, length)
 	q.usedIdx++
 }
 
