@@ -120,9 +120,17 @@
 // configuration that keeps changing while read, an impossible block size or
 // MTU, or queues too small. A driver keeps its own copy of every chain and
 // never reads back descriptors, so a device that scribbles on the
-// descriptor table cannot make it loop or free the wrong buffers; receive
-// buffers are reposted only once the published used entries are consumed,
-// so a duplicate entry is caught rather than taken for a fresh completion.
-// Nothing a device does makes a driver panic, hang without a timeout, or
-// touch memory outside the buffers it allocated.
+// descriptor table cannot make it loop or free the wrong buffers. It
+// clears each used element it consumes, so a used index moved over
+// elements the device never wrote is caught; and it reposts receive
+// buffers only when no used entry is pending, so a duplicate entry is
+// caught rather than taken for a fresh completion. Nothing a device does
+// makes a driver panic, hang without a timeout, or touch memory outside
+// the buffers it allocated.
+//
+// Two things no driver can tell from the truth: a used length within the
+// buffer but longer than what the device wrote (the frame or data then
+// carries stale bytes the device vouched for), and a device that keeps
+// receive buffers and never returns them (it looks like an idle link, for
+// which ReadFrame rightly waits until Close).
 package virtio
