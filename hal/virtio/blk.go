@@ -54,6 +54,8 @@ type Block struct {
 	recovery sync.RWMutex
 	slots    chan *blkSlot
 	byHead   []*blkSlot
+	lostMu   sync.Mutex
+	lost     []*blkSlot // slots whose chains the device may still hold
 }
 
 // blkSlot is the memory and wait state of one request in flight.
@@ -323,7 +325,19 @@ func (b *Block) request(typ uint32, sector uint64, p []byte, write bool, discard
 	case <-b.d.closed:
 		return hal.ErrClosed
 	}
-	defer func() { b.slots <- s }()
+	// A request that gives up while its chain is with the device leaves
+	// its slot aside until the queue is reset: the device may still write
+	// into the slot's memory.
+	inFlight := false
+	defer func() {
+		if inFlight {
+			b.lostMu.Lock()
+			b.lost = append(b.lost, s)
+			b.lostMu.Unlock()
+			return
+		}
+		b.slots <- s
+	}()
 
 	binary.LittleEndian.PutUint32(s.meta[0:], typ)
 	binary.LittleEndian.PutUint32(s.meta[4:], 0)
@@ -353,9 +367,11 @@ func (b *Block) request(typ uint32, sector uint64, p []byte, write bool, discard
 	if err := b.submit(s); err != nil {
 		return err
 	}
+	inFlight = true
 	if err := b.wait(s); err != nil {
 		return err
 	}
+	inFlight = false
 	switch st := s.meta[blkMetaStatus]; st {
 	case VIRTIO_BLK_S_OK:
 	case VIRTIO_BLK_S_IOERR:
@@ -505,8 +521,21 @@ func (b *Block) recoverIfBroken() error {
 		}
 		b.slots <- s
 	}
-	if !errors.Is(b.q.broken(), ErrNeedsReset) && b.q.reset() == nil {
-		return nil
+	if errors.Is(b.q.broken(), ErrNeedsReset) || b.q.reset() != nil {
+		if err := b.d.reinit(b.d.features, nil); err != nil {
+			return err
+		}
 	}
-	return b.d.reinit(b.d.features, nil)
+	// The device has let go of every chain: the slots set aside are free.
+	b.lostMu.Lock()
+	for _, s := range b.lost {
+		select {
+		case <-s.done:
+		default:
+		}
+		b.slots <- s
+	}
+	b.lost = b.lost[:0]
+	b.lostMu.Unlock()
+	return nil
 }

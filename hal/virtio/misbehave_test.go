@@ -3,9 +3,11 @@ package virtio_test
 import (
 	"bytes"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/anykernel/anykernel/hal"
@@ -398,4 +400,37 @@ func TestBlockResizedUnderDriver(t *testing.T) {
 	_, err = b.ReadAt(buf, 0)
 	require.NoError(t, err)
 	require.Equal(t, int64(1<<20), b.Size())
+}
+
+// TestBlockStalledSlotsComeBack: requests that time out leave their
+// buffers with the device; after the queue reset every slot is usable
+// again, so the driver keeps its full concurrency.
+func TestBlockStalledSlotsComeBack(t *testing.T) {
+	const slots = 3
+	b, dev, _ := newBlock(t, 1<<20, mem.BlockOptions{}, model.BlockOptions{}, model.Options{},
+		virtio.BlockOptions{Timeout: shortTimeout, Slots: slots})
+	defer b.Close()
+	dev.SetFaults(model.Faults{Stall: true})
+	var wg sync.WaitGroup
+	for i := range slots {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := b.ReadAt(make([]byte, 512), int64(i)*512)
+			assert.ErrorIs(t, err, hal.ErrTimeout)
+		}()
+	}
+	wg.Wait()
+	dev.SetFaults(model.Faults{})
+	// All slots at once again: if any stayed lost, one of these would wait
+	// for a slot forever (and the test time out).
+	for i := range slots {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := b.ReadAt(make([]byte, 512), int64(i)*512)
+			assert.NoError(t, err)
+		}()
+	}
+	require.True(t, waitTimeout(&wg, 10*time.Second), "a request waited for a slot that never came back")
 }
