@@ -189,7 +189,7 @@ func New(opts Options) (*Stack, error) {
 			tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6,
 		},
 		Clock:      clock{clk},
-		RandSource: rand.NewSource(int64(binary.LittleEndian.Uint64(seed[:]))),
+		RandSource: &lockedSource{src: rand.NewSource(int64(binary.LittleEndian.Uint64(seed[:])))},
 		SecureRNG:  ent,
 	})
 	if err := st.applyTCP(opts.TCP); err != nil {
@@ -205,6 +205,25 @@ func New(opts Options) (*Stack, error) {
 	st.wg.Add(1)
 	go st.runEvents()
 	return st, nil
+}
+
+// lockedSource makes a math/rand source safe for the concurrent use gVisor
+// makes of it.
+type lockedSource struct {
+	mu  sync.Mutex
+	src rand.Source
+}
+
+func (s *lockedSource) Int63() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.src.Int63()
+}
+
+func (s *lockedSource) Seed(seed int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.src.Seed(seed)
 }
 
 // LoopbackNIC is the NIC every stack has: "lo", with 127.0.0.1/8 and ::1.
