@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,12 +28,12 @@ func TestBlockChaos(t *testing.T) {
 		workers = 4
 		per     = 16 // sectors owned by each worker
 	)
-	rounds := 600
+	rounds := 300
 	if testing.Short() {
-		rounds = 100
+		rounds = 60
 	}
 	b, dev, _ := newBlock(t, workers*per*sector, mem.BlockOptions{}, model.BlockOptions{}, model.Options{},
-		virtio.BlockOptions{Timeout: 50 * time.Millisecond, QueueSize: 16, Slots: 4})
+		virtio.BlockOptions{Timeout: 20 * time.Millisecond, QueueSize: 16, Slots: 4})
 	defer b.Close()
 	faults := []model.Faults{
 		{},
@@ -44,23 +45,18 @@ func TestBlockChaos(t *testing.T) {
 		{CorruptDescriptors: true},
 		{Delay: time.Millisecond},
 	}
-	stop := make(chan struct{})
-	var chaos sync.WaitGroup
-	chaos.Add(1)
-	go func() {
-		defer chaos.Done()
-		rng := rand.New(rand.NewPCG(7, 7))
-		for {
-			select {
-			case <-stop:
-				dev.SetFaults(model.Faults{})
-				return
-			case <-time.After(time.Duration(1+rng.IntN(3)) * time.Millisecond):
-				dev.SetFaults(faults[rng.IntN(len(faults))])
-			}
+	// The faults change with the traffic, not with the clock: every few
+	// calls, whichever worker makes it picks the next one.
+	var ops atomic.Int64
+	var pickMu sync.Mutex
+	pick := rand.New(rand.NewPCG(7, 7))
+	chaos := func() {
+		if ops.Add(1)%5 == 0 {
+			pickMu.Lock()
+			dev.SetFaults(faults[pick.IntN(len(faults))])
+			pickMu.Unlock()
 		}
-	}()
-
+	}
 	known := make([]error, workers)
 	var failed sync.Map               // worker -> count of calls that failed with a known error
 	want := make([][][]byte, workers) // last successfully written contents, nil if unknown
@@ -76,6 +72,7 @@ func TestBlockChaos(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(w), 1))
 			buf := make([]byte, sector)
 			for r := range rounds {
+				chaos()
 				i := rng.IntN(per)
 				off := int64((w*per + i) * sector)
 				if rng.IntN(2) == 0 {
@@ -114,8 +111,7 @@ func TestBlockChaos(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	close(stop)
-	chaos.Wait()
+	dev.SetFaults(model.Faults{})
 	for _, err := range known {
 		require.NoError(t, err)
 	}
@@ -193,21 +189,9 @@ func TestNetChaos(t *testing.T) {
 		return true
 	}
 
-	stop := make(chan struct{})
-	chaosDone := make(chan struct{})
-	go func() {
-		defer close(chaosDone)
-		rng := rand.New(rand.NewPCG(3, 3))
-		for {
-			select {
-			case <-stop:
-				dev.SetFaults(model.Faults{})
-				return
-			case <-time.After(time.Duration(1+rng.IntN(3)) * time.Millisecond):
-				dev.SetFaults(faults[rng.IntN(len(faults))])
-			}
-		}
-	}()
+	// The faults change with the traffic: every few frames the
+	// transmitter picks the next one.
+	pick := rand.New(rand.NewPCG(3, 3))
 	var errTx, errRx, errPeer error
 	var txFailed, rxFailed int
 	var senders sync.WaitGroup
@@ -215,6 +199,9 @@ func TestNetChaos(t *testing.T) {
 	go func() { // virtio transmits
 		defer senders.Done()
 		for i := range frames {
+			if i%5 == 0 {
+				dev.SetFaults(faults[pick.IntN(len(faults))])
+			}
 			if err := n.WriteFrame(frame(y.MAC(), n.MAC(), byte(i), 60+i%1400)); err != nil {
 				if !knownErr(err) {
 					errTx = err
@@ -274,8 +261,7 @@ func TestNetChaos(t *testing.T) {
 		}
 	}()
 	require.True(t, waitTimeout(&senders, 30*time.Second), "senders hung")
-	close(stop)
-	<-chaosDone
+	dev.SetFaults(model.Faults{})
 	require.NoError(t, errTx)
 	require.NoError(t, errPeer)
 	t.Logf("transmit: %d of %d failed; receive: %d calls failed", txFailed, frames, rxFailed)
