@@ -115,9 +115,12 @@ func TestBlockNeedsReset(t *testing.T) {
 		_, err := b.ReadAt(make([]byte, 512), 0)
 		errc <- err
 	}()
-	// The stalled request is in flight; the device now asks for a reset.
-	require.Eventually(t, func() bool { return len(errc) == 0 }, time.Second, time.Millisecond)
-	time.Sleep(10 * time.Millisecond)
+	// Once the stalled request is with the device, the device asks for a
+	// reset.
+	require.Eventually(t, func() bool {
+		notifies, _ := dev.QueueStats(0)
+		return notifies > 0
+	}, 10*time.Second, time.Millisecond)
 	dev.RequestReset()
 	require.ErrorIs(t, <-errc, virtio.ErrNeedsReset)
 	dev.SetFaults(model.Faults{})
