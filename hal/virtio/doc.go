@@ -36,6 +36,9 @@
 //	...
 //	}
 //
+// or, with default options, [Open](tr), which returns the driver for the
+// device type found.
+//
 // Package virtio/model is a device model in Go — the device side of the
 // same four devices over hal/mem backends, behind both transports, with
 // fault injection — that tests the drivers hosted. Package virtio/e2e runs
