@@ -15,9 +15,14 @@
 // The driver is untrusted here too: [VQ] checks every index, address,
 // length and link, and a bad chain sets DEVICE_NEEDS_RESET.
 //
-// The model misbehaves on request ([Faults]): used lengths beyond the
-// buffer, used ids out of range, duplicate used entries, a used index that
-// jumps, descriptors overwritten with loops, stalled or slow completions,
-// a configuration that changes under the driver, refused features, and
-// features withheld (Options.HideFeatures).
+// The model misbehaves on request ([Faults], switchable at any time with
+// [Device.SetFaults]): used lengths beyond the buffer, used ids out of
+// range, duplicate used entries, a used index that jumps, descriptors
+// overwritten with loops, stalled or slow completions, a configuration
+// generation that never settles, refused features, and features withheld
+// (Options.HideFeatures). Configuration changes mid-flight come from the
+// backends ([Net.SetLink], [Console.Resize], [Block.SetCapacity]) and
+// [Device.RequestReset] sets DEVICE_NEEDS_RESET. [Device.QueueStats] and
+// [Device.Resets] let tests check notification suppression and how the
+// driver recovered.
 package model
