@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -41,19 +42,26 @@ func TestMain(m *testing.M) {
 // image builds the example package pkg (relative to the module root) once.
 func image(t *testing.T, pkg string) string {
 	t.Helper()
+	return imageBoot(t, pkg, bootBoth)
+}
+
+// imageBoot builds pkg carrying the given boot protocols, once.
+func imageBoot(t *testing.T, pkg, boot string) string {
+	t.Helper()
 	testenv.NeedCommand(t, "go")
 	imagesMu.Lock()
 	defer imagesMu.Unlock()
-	if p, ok := images[pkg]; ok {
+	key := pkg + " " + boot
+	if p, ok := images[key]; ok {
 		return p
 	}
-	out := filepath.Join(imageDir, filepath.Base(pkg)+".img")
+	out := filepath.Join(imageDir, filepath.Base(pkg)+"-"+boot+".img")
 	var log bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	err := buildImage(ctx, "github.com/anykernel/anykernel/"+pkg, out, "", &log)
+	err := buildImage(ctx, "github.com/anykernel/anykernel/"+pkg, out, "", boot, &log)
 	require.NoError(t, err, "build %s:\n%s", pkg, log.String())
-	images[pkg] = out
+	images[key] = out
 	return out
 }
 
@@ -216,4 +224,66 @@ func TestBootConsoleInput(t *testing.T) {
 	require.NoError(t, err, "console:\n%s", out.String())
 	assert.Equal(t, 0, code)
 	assert.Equal(t, "echo typed at the console\n", out.String())
+}
+
+// TestBootMachines boots hello on each QEMU machine type with each boot
+// protocol the machine's loader takes.
+func TestBootMachines(t *testing.T) {
+	tests := []struct {
+		machine, boot string
+	}{
+		{"pc", bootMultiboot},
+		{"pc", bootPVH},
+		{"q35", bootBoth},
+		{"microvm", bootPVH},
+		{"microvm", bootBoth},
+	}
+	for _, tc := range tests {
+		t.Run(tc.machine+"/"+tc.boot, func(t *testing.T) {
+			img := imageBoot(t, "examples/hello", tc.boot)
+			r := bootImage(t, runOptions{Image: img, Machine: tc.machine, Args: []string{tc.machine}, Summary: true})
+			require.NoError(t, r.err)
+			assert.Equal(t, 0, r.code)
+			assert.True(t, strings.HasPrefix(r.console, "Hello, "+tc.machine+"!\n"), r.console)
+			assert.Regexp(t, `tsc 2?[0-9]{6,7} kHz`, r.console, "calibrated TSC")
+		})
+	}
+}
+
+func TestMakeImageProtocols(t *testing.T) {
+	for _, boot := range []string{bootMultiboot, bootPVH, bootBoth} {
+		t.Run(boot, func(t *testing.T) {
+			raw, err := os.ReadFile(imageBoot(t, "examples/hello", boot))
+			require.NoError(t, err)
+			f, err := elf.NewFile(bytes.NewReader(raw))
+			require.NoError(t, err)
+			var notes, stacks int
+			for _, p := range f.Progs {
+				switch p.Type {
+				case elf.PT_NOTE:
+					notes++
+				case elf.PT_GNU_STACK:
+					stacks++
+				}
+			}
+			hasMB := bytes.Contains(raw[:mbSearchLen], []byte{0x02, 0xb0, 0xad, 0x1b})
+			assert.Equal(t, boot != bootPVH, hasMB, "multiboot magic")
+			if boot == bootMultiboot {
+				assert.Equal(t, 1, notes)
+				assert.Equal(t, 1, stacks)
+			} else {
+				assert.Equal(t, 2, notes, "Go build ID and PVH notes")
+				assert.Zero(t, stacks)
+				assert.True(t, bytes.Contains(raw[:mbSearchLen], []byte("Xen\x00")))
+			}
+		})
+	}
+}
+
+func TestBootStressMicrovm(t *testing.T) {
+	img := imageBoot(t, "examples/stress", bootPVH)
+	r := bootImage(t, runOptions{Image: img, Machine: "microvm"})
+	require.NoError(t, r.err)
+	assert.Equal(t, 0, r.code)
+	assert.Equal(t, "PASS goroutines\nPASS timers\nPASS gc\nPASS preempt\nPASS nilderef\n", r.console)
 }

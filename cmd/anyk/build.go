@@ -34,11 +34,25 @@ const (
 	mbSearchLen  = 8192
 )
 
+// PVH entry note (Xen's direct boot ABI: xen/include/public/elfnote.h).
+const (
+	xenElfnotePhys32Entry = 18
+	pvhNoteLen            = 20 // namesz, descsz, type, "Xen\0", entry
+)
+
+// Boot protocols an image can carry.
+const (
+	bootBoth      = "both"
+	bootMultiboot = "multiboot"
+	bootPVH       = "pvh"
+)
+
 func cmdBuild(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("build", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("o", "", "output image (default: the package's base name + .img)")
 	tags := fs.String("tags", "", "build tags")
+	bootProto := fs.String("boot", bootBoth, "boot protocols to carry: both, multiboot (QEMU -M pc/q35) or pvh (microvm, Firecracker, cloud-hypervisor; QEMU takes multiboot when both are present)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,11 +63,14 @@ func cmdBuild(ctx context.Context, args []string, stderr io.Writer) error {
 	if *out == "" {
 		*out = filepath.Base(pkg) + ".img"
 	}
-	return buildImage(ctx, pkg, *out, *tags, stderr)
+	return buildImage(ctx, pkg, *out, *tags, *bootProto, stderr)
 }
 
 // buildImage compiles pkg for the unikernel and writes the image to out.
-func buildImage(ctx context.Context, pkg, out, tags string, stderr io.Writer) error {
+func buildImage(ctx context.Context, pkg, out, tags, boot string, stderr io.Writer) error {
+	if boot != bootBoth && boot != bootMultiboot && boot != bootPVH {
+		return fmt.Errorf("build: unknown boot protocol %q", boot)
+	}
 	tmp, err := os.MkdirTemp("", "anyk-build-")
 	if err != nil {
 		return err
@@ -78,7 +95,7 @@ func buildImage(ctx context.Context, pkg, out, tags string, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	img, err := makeImage(raw)
+	img, err := makeImage(raw, boot)
 	if err != nil {
 		return fmt.Errorf("build: %s: %w", pkg, err)
 	}
@@ -98,14 +115,17 @@ func buildImage(ctx context.Context, pkg, out, tags string, stderr io.Writer) er
 type imageInfo struct {
 	loadAddr, loadEnd, bssEnd uint64
 	entry, bootInfo, main     uint64
-	headerOff                 int
+	headerOff                 int // room for the multiboot header and the PVH note
+	stackPhdr                 int // file offset of the PT_GNU_STACK header, or -1
 }
 
 // makeImage turns a linked program into a bootable image: it fills in the
-// platform's bootInfo and writes a multiboot header (with the a.out kludge
-// load addresses, since QEMU refuses 64-bit ELF multiboot kernels) into
-// zero padding of the first page. The result is still a valid ELF.
-func makeImage(raw []byte) ([]byte, error) {
+// platform's bootInfo and writes, into zero padding of the first page, a
+// multiboot header (with the a.out kludge load addresses, since QEMU
+// refuses 64-bit ELF multiboot kernels) and a PVH entry note, which the
+// program header of the unneeded PT_GNU_STACK is turned into a PT_NOTE to
+// point at. The result is still a valid ELF.
+func makeImage(raw []byte, boot string) ([]byte, error) {
 	img := bytes.Clone(raw)
 	info, err := inspect(img)
 	if err != nil {
@@ -122,17 +142,40 @@ func makeImage(raw []byte) ([]byte, error) {
 	binary.LittleEndian.PutUint64(img[off+16:], info.bssEnd)
 	binary.LittleEndian.PutUint64(img[off+24:], info.main)
 
-	h := img[info.headerOff:]
-	flags := uint32(mbPageAlign | mbMemInfo | mbAoutKludge)
 	le := binary.LittleEndian
-	le.PutUint32(h[0:], mbMagic)
-	le.PutUint32(h[4:], flags)
-	le.PutUint32(h[8:], -(mbMagic + flags))
-	le.PutUint32(h[12:], uint32(info.loadAddr)+uint32(info.headerOff))
-	le.PutUint32(h[16:], uint32(info.loadAddr))
-	le.PutUint32(h[20:], uint32(info.loadEnd))
-	le.PutUint32(h[24:], uint32(info.bssEnd))
-	le.PutUint32(h[28:], uint32(info.entry))
+	if boot != bootPVH {
+		h := img[info.headerOff:]
+		flags := uint32(mbPageAlign | mbMemInfo | mbAoutKludge)
+		le.PutUint32(h[0:], mbMagic)
+		le.PutUint32(h[4:], flags)
+		le.PutUint32(h[8:], -(mbMagic + flags))
+		le.PutUint32(h[12:], uint32(info.loadAddr)+uint32(info.headerOff))
+		le.PutUint32(h[16:], uint32(info.loadAddr))
+		le.PutUint32(h[20:], uint32(info.loadEnd))
+		le.PutUint32(h[24:], uint32(info.bssEnd))
+		le.PutUint32(h[28:], uint32(info.entry))
+	}
+	if boot != bootMultiboot {
+		if info.stackPhdr < 0 {
+			return nil, errors.New("no PT_GNU_STACK program header to carry the PVH note")
+		}
+		noteOff := info.headerOff + mbHeaderLen
+		n := img[noteOff:]
+		le.PutUint32(n[0:], 4) // namesz
+		le.PutUint32(n[4:], 4) // descsz
+		le.PutUint32(n[8:], xenElfnotePhys32Entry)
+		copy(n[12:], "Xen\x00")
+		le.PutUint32(n[16:], uint32(info.entry))
+		ph := img[info.stackPhdr:]
+		le.PutUint32(ph[0:], uint32(elf.PT_NOTE))
+		le.PutUint32(ph[4:], uint32(elf.PF_R))
+		le.PutUint64(ph[8:], uint64(noteOff))
+		le.PutUint64(ph[16:], info.loadAddr+uint64(noteOff))
+		le.PutUint64(ph[24:], info.loadAddr+uint64(noteOff))
+		le.PutUint64(ph[32:], pvhNoteLen)
+		le.PutUint64(ph[40:], pvhNoteLen)
+		le.PutUint64(ph[48:], 4)
+	}
 	if string(img[0x202:0x206]) == "HdrS" {
 		return nil, errors.New("image would be taken for a Linux bzImage")
 	}
@@ -148,7 +191,13 @@ func inspect(img []byte) (*imageInfo, error) {
 	if f.Class != elf.ELFCLASS64 || f.Machine != elf.EM_X86_64 {
 		return nil, errors.New("not an x86-64 ELF")
 	}
-	info := &imageInfo{}
+	info := &imageInfo{stackPhdr: -1}
+	phoff := int(binary.LittleEndian.Uint64(img[0x20:]))
+	for i, p := range f.Progs {
+		if p.Type == elf.PT_GNU_STACK {
+			info.stackPhdr = phoff + i*56
+		}
+	}
 	first := true
 	var delta uint64
 	for _, p := range f.Progs {
@@ -208,8 +257,9 @@ func inspect(img []byte) (*imageInfo, error) {
 			limit = int(s.Offset)
 		}
 	}
-	for off := (used + 63) &^ 63; off+mbHeaderLen <= limit; off += 4 {
-		if allZero(img[off : off+mbHeaderLen]) {
+	const room = mbHeaderLen + pvhNoteLen
+	for off := (used + 63) &^ 63; off+room <= limit; off += 4 {
+		if allZero(img[off : off+room]) {
 			info.headerOff = off
 			return info, nil
 		}

@@ -1,14 +1,16 @@
 // Command anyk builds Go programs into bootable unikernel images and runs
 // them in QEMU.
 //
-//	anyk build [-o IMAGE] [-tags TAGS] PACKAGE
-//	anyk run [-m SIZE] [-kvm] [-trace] [-summary] [-env NAME=VALUE]... [-device SPEC]... [-timeout D] IMAGE [-- ARG...]
+//	anyk build [-o IMAGE] [-tags TAGS] [-boot both|multiboot|pvh] PACKAGE
+//	anyk run [-m SIZE] [-machine pc|q35|microvm] [-kvm] [-trace] [-summary] [-env NAME=VALUE]... [-device SPEC]... [-timeout D] IMAGE [-- ARG...]
 //	anyk measure [-boots N] IMAGE [-- ARG...]
 //
 // build compiles PACKAGE (which must import github.com/anykernel/anykernel/hal/pc)
 // as a static GOOS=linux GOARCH=amd64 program with the platform's boot code
 // as its entry, and writes a multiboot header into it: the result is both a
-// valid ELF and an image QEMU boots with -kernel.
+// valid ELF and an image QEMU boots with -kernel. It also carries a PVH
+// entry note (Xen's direct boot ABI) for loaders that boot PVH: QEMU's
+// microvm, Firecracker, cloud-hypervisor.
 //
 // run boots IMAGE under qemu-system-x86_64 (TCG unless -kvm) with the
 // serial console on standard output, passes the arguments after "--" and
@@ -50,8 +52,8 @@ type exitError struct{ code int }
 func (e *exitError) Error() string { return fmt.Sprintf("program exited with status %d", e.code) }
 
 const usage = `usage:
-  anyk build [-o IMAGE] [-tags TAGS] PACKAGE
-  anyk run [-m SIZE] [-kvm] [-trace] [-summary] [-env NAME=VALUE]... [-device SPEC]... [-timeout D] IMAGE [-- ARG...]
+  anyk build [-o IMAGE] [-tags TAGS] [-boot both|multiboot|pvh] PACKAGE
+  anyk run [-m SIZE] [-machine pc|q35|microvm] [-kvm] [-trace] [-summary] [-env NAME=VALUE]... [-device SPEC]... [-timeout D] IMAGE [-- ARG...]
   anyk measure [-boots N] IMAGE [-- ARG...]`
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {

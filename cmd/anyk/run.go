@@ -44,6 +44,7 @@ type runOptions struct {
 	Args    []string
 	Env     []string
 	Memory  string // QEMU -m; "256M" if empty
+	Machine string // QEMU -M: pc (default), q35 or microvm
 	KVM     bool
 	Trace   bool
 	Summary bool
@@ -58,6 +59,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	var o runOptions
 	var env envList
 	fs.StringVar(&o.Memory, "m", "256M", "guest memory (QEMU -m)")
+	fs.StringVar(&o.Machine, "machine", "pc", "QEMU machine: pc, q35 or microvm")
 	fs.BoolVar(&o.KVM, "kvm", false, "use KVM instead of TCG (needs hardware virtualisation)")
 	fs.BoolVar(&o.Trace, "trace", false, "log every system call")
 	fs.BoolVar(&o.Summary, "summary", false, "print kernel counters at exit")
@@ -117,8 +119,12 @@ func qemuArgs(o runOptions) []string {
 	if mem == "" {
 		mem = "256M"
 	}
+	machine := o.Machine
+	if machine == "" {
+		machine = "pc"
+	}
 	args := []string{
-		"-M", "pc", "-accel", accel, "-cpu", cpu, "-m", mem,
+		"-M", machine, "-accel", accel, "-cpu", cpu, "-m", mem,
 		"-nodefaults", "-no-reboot", "-display", "none",
 		"-serial", "stdio",
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",

@@ -4,7 +4,9 @@
 #define KSTACKS 393216
 
 // multibootEntry is where a multiboot loader starts the image: 32-bit
-// protected mode, paging off, EAX = 0x2BADB002, EBX = multiboot info. The
+// protected mode, paging off, EAX = 0x2BADB002, EBX = multiboot info. A
+// PVH loader (Xen's direct boot ABI) starts it here too, with EBX pointing
+// at an hvm_start_info. The
 // Go assembler emits only 64-bit code, so the 32-bit part is hand-encoded.
 // It is position independent and uses fixed scratch memory below 1 MiB:
 //
@@ -76,6 +78,8 @@ TEXT ·multibootEntry(SB),NOSPLIT|NOFRAME,$0
 	MOVW AX, GS
 	MOVL BX, BX
 	MOVQ BX, ·mbiAddr(SB)
+	MOVL SI, SI
+	MOVQ SI, ·bootEAX(SB)
 	RDTSC
 	SHLQ $32, DX
 	ORQ DX, AX

@@ -39,7 +39,8 @@ var (
 	scratchSP uint64
 	curFX     uint64
 	curFS     uint64
-	mbiAddr   uint64
+	mbiAddr   uint64 // multiboot info or PVH start info (EBX at entry)
+	bootEAX   uint64
 	tscEntry  uint64
 	tscMain   uint64
 	tscUser   uint64 // first system call: the kernel's own start-up is done
@@ -190,7 +191,31 @@ func setupIDT() {
 	lidt(uintptr(addrOf(unsafe.Pointer(&desc[0]))))
 }
 
+// Local APIC registers (Intel SDM vol. 3, §10.4-10.5).
+const (
+	msrAPICBase  = 0x1B
+	apicSVR      = 0xF0
+	apicLVTLINT0 = 0x350
+	apicLVTLINT1 = 0x360
+)
+
 func picInit() {
+	// Route the 8259's output through the local APIC as on a PC after
+	// firmware set-up ("virtual wire": LINT0 ExtINT, LINT1 NMI). SeaBIOS
+	// does this; qboot (QEMU's microvm) does not, and without it no PIC
+	// interrupt reaches the CPU. The spurious vector is IRQ 15's slot.
+	if _, _, _, d := cpuid(1, 0); d&(1<<9) != 0 {
+		base := rdmsr(msrAPICBase)
+		if base&(1<<11) != 0 {
+			apic := base & 0xFFFFF000
+			if apic < 4<<30 {
+				w := func(reg uint64, v uint32) { *(*uint32)(unsafe.Add(unsafe.Pointer(nil), uintptr(apic+reg))) = v }
+				w(apicSVR, 1<<8|47)
+				w(apicLVTLINT0, 0x700)
+				w(apicLVTLINT1, 0x400)
+			}
+		}
+	}
 	outb(0x20, 0x11)
 	outb(0xA0, 0x11)
 	outb(0x21, 0x20) // IRQ 0-7 at vectors 32-39
@@ -203,10 +228,22 @@ func picInit() {
 	outb(0xA1, 0xFF)
 }
 
-// setupMemory reads the multiboot information: the command line and the
-// memory map, whose usable RAM above the image goes to the frame
-// allocator.
+// Boot protocols.
+const (
+	multibootMagic = 0x2BADB002 // EAX from a multiboot loader
+	pvhMagic       = 0x336EC578 // hvm_start_info.magic (xen/include/public/arch-x86/hvm/start_info.h)
+)
+
+// setupMemory reads what the loader passed, multiboot or PVH: the command
+// line and the memory map, whose usable RAM above the image goes to the
+// frame allocator.
 func setupMemory() {
+	// Some PVH loaders (qboot, on QEMU's microvm) also set EAX to the
+	// multiboot magic: the start info's own magic decides.
+	if getU32(mem(mbiAddr, 4)) == pvhMagic {
+		setupMemoryPVH()
+		return
+	}
 	mbi := mem(mbiAddr, 52)
 	flags := getU32(mbi)
 	reserved := bootInfo[2]
@@ -244,34 +281,64 @@ func setupMemory() {
 		size := uint64(getU32(e))
 		base, length, typ := getU64(e[4:]), getU64(e[12:]), getU32(e[20:])
 		off += size + 4
-		if typ != 1 {
-			continue
+		if typ == 1 {
+			addRAM(base, base+length, reserved)
 		}
-		end := base + length
-		if end > 3<<30 {
-			end = 3 << 30 // keep clear of the PCI hole
+	}
+}
+
+// setupMemoryPVH reads an hvm_start_info (version 1: with a memory map).
+func setupMemoryPVH() {
+	si := mem(mbiAddr, 56)
+	reserved := bootInfo[2]
+	if p := getU64(si[24:]); p != 0 {
+		// PVH passes only what -append says; argv[0] is not in it.
+		n := copy(cmdBuf[:], "unikernel ")
+		src := mem(p, uint64(len(cmdBuf)-n-1))
+		for i := 0; i < len(src) && src[i] != 0; i++ {
+			cmdBuf[n] = src[i]
+			n++
 		}
-		if end > memTop {
-			memTop = end
+		if !ParseCmdline(cmdBuf[:n], &cmd) {
+			puts("anyk: command line too long; arguments dropped\n")
 		}
-		lo := base
-		if lo < 1<<20 {
-			lo = 1 << 20
+	}
+	reserved = (reserved + 0xFFFF) &^ 0xFFFF
+	if getU32(si[4:]) < 1 {
+		puts("anyk: PVH start info without a memory map\n")
+		exit(exitKernelPanic)
+	}
+	maddr, n := getU64(si[40:]), uint64(getU32(si[48:]))
+	for i := uint64(0); i < n; i++ {
+		e := mem(maddr+24*i, 24)
+		if getU32(e[16:]) == 1 {
+			addRAM(getU64(e), getU64(e)+getU64(e[8:]), reserved)
 		}
-		// The image and the loader's data are in use.
-		if lo < bootInfo[1] && end > lo {
-			hi := end
-			if hi > bootInfo[1] {
-				hi = bootInfo[1]
-			}
-			frames.AddRange(lo, hi)
-		}
-		if lo < reserved {
-			lo = reserved
-		}
-		if end > lo {
-			frames.AddRange(lo, end)
-		}
+	}
+}
+
+// addRAM gives the usable RAM in [base, end) to the frame allocator,
+// except the image and everything below reserved above it.
+func addRAM(base, end, reserved uint64) {
+	if end > 3<<30 {
+		end = 3 << 30 // keep clear of the PCI hole
+	}
+	if end > memTop {
+		memTop = end
+	}
+	lo := base
+	if lo < 1<<20 {
+		lo = 1 << 20
+	}
+	// The image and the loader's data are in use.
+	if lo < bootInfo[1] && end > lo {
+		frames.AddRange(lo, min(end, bootInfo[1]))
+	}
+	if lo < reserved {
+		lo = reserved
+	}
+	if end > lo {
+		frames.AddRange(lo, end)
 	}
 }
 
