@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -279,4 +280,25 @@ func TestUnreachableSurfacesAsError(t *testing.T) {
 	_, err := sa.ListenPacket("udp", "10.0.0.99:53")
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, syscall.EADDRNOTAVAIL), "got %v", err)
+}
+
+// countGoroutines counts goroutines, leaving out the signal watcher that
+// the fuzzing engine starts.
+func countGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	count := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if g != "" && !strings.Contains(g, "os/signal.loop") {
+			count++
+		}
+	}
+	return count
 }
