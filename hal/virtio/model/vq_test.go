@@ -198,3 +198,49 @@ func (constEntropy) Read(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// TestDeviceRefusesBadQueueSetup: queue areas outside guest memory, or a
+// size that is not a power of two, make DRIVER_OK fail with
+// DEVICE_NEEDS_RESET instead of the device touching stray memory.
+func TestDeviceRefusesBadQueueSetup(t *testing.T) {
+	cases := []struct {
+		name string
+		size uint32
+		desc uint64 // 0: a valid area
+	}{
+		{name: "descriptors-outside-memory", size: 8, desc: 0xdead0000},
+		{name: "size-not-power-of-two", size: 6},
+		{name: "size-zero", size: 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := NewMemory()
+			dev := NewDevice(m, NewRNG(constEntropy{}, RNGOptions{}), Options{QueueSize: 8})
+			defer dev.Close()
+			w := dev.MMIO()
+			availOff, usedOff, size := ring.Layout(8)
+			_, bus, err := m.Alloc(size, 4096)
+			require.NoError(t, err)
+			desc := bus
+			if tc.desc != 0 {
+				desc = tc.desc
+			}
+			w.Write32(mmioStatus, 1|2)
+			w.Write32(mmioDriverFeaturesSel, 1)
+			w.Write32(mmioDriverFeatures, 1)
+			w.Write32(mmioStatus, 1|2|8)
+			w.Write32(mmioQueueSel, 0)
+			w.Write32(mmioQueueNum, tc.size)
+			w.Write32(mmioQueueDescLow, uint32(desc))
+			w.Write32(mmioQueueDescHigh, uint32(desc>>32))
+			w.Write32(mmioQueueDriverLow, uint32(bus+uint64(availOff)))
+			w.Write32(mmioQueueDeviceLow, uint32(bus+uint64(usedOff)))
+			w.Write32(mmioQueueReady, 1)
+			w.Write32(mmioStatus, 1|2|8|4)
+			require.NotZero(t, w.Read32(mmioStatus)&virtio.VIRTIO_CONFIG_S_DEVICE_NEEDS_RESET)
+			require.ErrorIs(t, dev.Err(), ErrDriver)
+			w.Write32(mmioStatus, 0)
+			require.Zero(t, w.Read32(mmioStatus), "a reset clears it")
+		})
+	}
+}
