@@ -396,6 +396,7 @@ func (b *Block) submit(s *blkSlot) error {
 		q.mu.Lock()
 		if err := b.reap(); err != nil {
 			q.mu.Unlock()
+			q.wake() // pass the news on to the other waiters
 			return err
 		}
 		head, err := q.add(s.segs)
