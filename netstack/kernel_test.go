@@ -44,7 +44,7 @@ type kernelPeer struct {
 
 // newKernelPeer creates a namespace with a TAP device, configures the
 // kernel's side with ip(8) and attaches a stack to the other side.
-func newKernelPeer(t *testing.T, offload bool) *kernelPeer {
+func newKernelPeer(t testing.TB, offload bool) *kernelPeer {
 	t.Helper()
 	testenv.NeedRoot(t)
 	testenv.NeedFile(t, "/dev/net/tun")

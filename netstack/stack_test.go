@@ -48,7 +48,7 @@ func checkGoroutines(t *testing.T) {
 }
 
 // newStackPair connects two stacks over a NIC pair made by mk.
-func newStackPair(t *testing.T, a, b hal.NIC, opts Options, cfg NICConfig) (*Stack, *Stack) {
+func newStackPair(t testing.TB, a, b hal.NIC, opts Options, cfg NICConfig) (*Stack, *Stack) {
 	t.Helper()
 	sa, err := New(opts)
 	require.NoError(t, err)
