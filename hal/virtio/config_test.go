@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/anykernel/anykernel/hal"
 	"github.com/anykernel/anykernel/hal/mem"
 	"github.com/anykernel/anykernel/hal/virtio"
 	"github.com/anykernel/anykernel/hal/virtio/model"
@@ -90,6 +91,37 @@ func TestHostileConfiguration(t *testing.T) {
 			}
 			require.ErrorIs(t, err, virtio.ErrDevice)
 			require.NotZero(t, dev.Status()&virtio.VIRTIO_CONFIG_S_FAILED)
+		})
+	}
+}
+
+// TestNetWithoutMACOrMTU: a device that offers neither VIRTIO_NET_F_MAC nor
+// VIRTIO_NET_F_MTU gets the MAC from the options, or a random locally
+// administered unicast one, and the default MTU.
+func TestNetWithoutMACOrMTU(t *testing.T) {
+	given := hal.MAC{0x02, 0xaa, 0, 0, 0, 1}
+	cases := []struct {
+		name string
+		mac  hal.MAC
+	}{
+		{name: "from-options", mac: given},
+		{name: "random"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			x, y := mem.NewNICPair(mem.NICOptions{MTU: 9000})
+			defer y.Close()
+			hide := virtio.Bit(virtio.VIRTIO_NET_F_MAC) | virtio.Bit(virtio.VIRTIO_NET_F_MTU)
+			n, _, _ := newNet(t, x, model.NetOptions{}, model.Options{HideFeatures: hide}, virtio.NetOptions{MAC: tc.mac})
+			defer n.Close()
+			require.Equal(t, hal.DefaultMTU, n.MTU())
+			if tc.mac != (hal.MAC{}) {
+				require.Equal(t, tc.mac, n.MAC())
+				return
+			}
+			require.NotEqual(t, x.MAC(), n.MAC(), "took the device's MAC without VIRTIO_NET_F_MAC")
+			require.True(t, n.MAC().IsLocal())
+			require.False(t, n.MAC().IsMulticast())
 		})
 	}
 }
