@@ -287,3 +287,26 @@ func TestBootStressMicrovm(t *testing.T) {
 	assert.Equal(t, 0, r.code)
 	assert.Equal(t, "PASS goroutines\nPASS timers\nPASS gc\nPASS preempt\nPASS nilderef\n", r.console)
 }
+
+// TestBootVDSO checks that clock reads go through the vDSO (no system
+// calls) unless it is switched off.
+func TestBootVDSO(t *testing.T) {
+	img := image(t, "examples/stress")
+	tests := []struct {
+		name    string
+		noVDSO  bool
+		syscall bool
+	}{
+		{"vdso", false, false},
+		{"no vdso", true, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := bootImage(t, runOptions{Image: img, Args: []string{"timers"}, Summary: true, NoVDSO: tc.noVDSO})
+			require.NoError(t, r.err)
+			assert.Equal(t, 0, r.code)
+			assert.Contains(t, r.console, "PASS timers\n")
+			assert.Equal(t, tc.syscall, strings.Contains(r.console, " clock_gettime="), r.console)
+		})
+	}
+}

@@ -48,6 +48,7 @@ type runOptions struct {
 	KVM     bool
 	Trace   bool
 	Summary bool
+	NoVDSO  bool          // every clock read a system call (for comparison)
 	Timeout time.Duration // 0: none
 	QEMU    string        // qemu-system-x86_64 if empty
 	Devices []string      // extra QEMU -device specifications
@@ -63,6 +64,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	fs.BoolVar(&o.KVM, "kvm", false, "use KVM instead of TCG (needs hardware virtualisation)")
 	fs.BoolVar(&o.Trace, "trace", false, "log every system call")
 	fs.BoolVar(&o.Summary, "summary", false, "print kernel counters at exit")
+	fs.BoolVar(&o.NoVDSO, "novdso", false, "give the program no vDSO: every clock read is a system call")
 	fs.Var(&env, "env", "NAME=VALUE for the program's environment (repeatable)")
 	var devices deviceList
 	fs.Var(&devices, "device", "extra QEMU -device specification (repeatable)")
@@ -97,6 +99,9 @@ func kernelCmdline(o runOptions) string {
 	}
 	if o.Summary {
 		w = append(w, "anyk.summary")
+	}
+	if o.NoVDSO {
+		w = append(w, "anyk.novdso")
 	}
 	for _, e := range o.Env {
 		w = append(w, encodeWord(e))

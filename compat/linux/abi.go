@@ -236,11 +236,13 @@ const (
 	ARCH_SET_FS = 0x1002
 	ARCH_GET_FS = 0x1003
 
-	AT_NULL   = 0
-	AT_PAGESZ = 6
-	AT_HWCAP  = 16
-	AT_CLKTCK = 17
-	AT_RANDOM = 25
+	AT_NULL         = 0
+	AT_IGNORE       = 1
+	AT_SYSINFO_EHDR = 33
+	AT_PAGESZ       = 6
+	AT_HWCAP        = 16
+	AT_CLKTCK       = 17
+	AT_RANDOM       = 25
 
 	RLIMIT_NOFILE = 7
 )

@@ -76,6 +76,9 @@ type Process struct {
 	Trace bool
 	// Quantum is the time slice in nanoseconds (10 ms if zero).
 	Quantum int64
+	// VDSO is the address of a vDSO image to pass as AT_SYSINFO_EHDR
+	// (none if zero).
+	VDSO uint64
 
 	nextTid  int32
 	out      line
@@ -96,8 +99,8 @@ const (
 // Init resets p. The ranges [imageStart, imageEnd) (the program's loaded
 // segments) are mapped readable, writable and executable.
 func (p *Process) Init(imageStart, imageEnd uint64) Errno {
-	trace, quantum := p.Trace, p.Quantum
-	*p = Process{Trace: trace, Quantum: quantum}
+	trace, quantum, vdso := p.Trace, p.Quantum, p.VDSO
+	*p = Process{Trace: trace, Quantum: quantum, VDSO: vdso}
 	if p.Quantum <= 0 {
 		p.Quantum = 10_000_000
 	}
@@ -123,7 +126,7 @@ func (p *Process) Start(m Machine, entry uint64, args, env *Strings, fx []byte) 
 	// Strings and the random bytes at the top, pointers below.
 	strBytes := uint64(16 + args.used + env.used)
 	strStart := (StackTop - 64 - strBytes) &^ 15
-	nptr := uint64(1 + args.n + 1 + env.n + 1 + 2*5)
+	nptr := uint64(1 + args.n + 1 + env.n + 1 + 2*6)
 	sp := (strStart - nptr*8) &^ 15
 	b, err := p.user(m, sp, StackTop-sp, true)
 	if err != 0 {
@@ -156,6 +159,13 @@ func (p *Process) Start(m Machine, entry uint64, args, env *Strings, fx []byte) 
 	put(100)
 	put(AT_HWCAP)
 	put(0)
+	if p.VDSO != 0 {
+		put(AT_SYSINFO_EHDR)
+		put(p.VDSO)
+	} else {
+		put(AT_IGNORE)
+		put(0)
+	}
 	put(AT_NULL)
 	put(0)
 

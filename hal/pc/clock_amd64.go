@@ -11,24 +11,10 @@ var (
 	wall0   int64 // Unix ns at tsc0
 )
 
-// clockInit calibrates the TSC against PIT channel 2 and reads the wall
-// clock from the CMOS real-time clock. Anything that delays the guest
-// during a calibration window (the host descheduling it) can only lengthen
-// the TSC interval measured, so the shortest of several windows is kept.
+// clockInit calibrates the TSC against the PIT and reads the wall clock
+// from the CMOS real-time clock.
 func clockInit() {
-	const ms, runs = 5, 3
-	if inb(0x61) == 0xFF {
-		// No port 0x61 (QEMU's microvm): no channel-2 gate to poll.
-		tscHz = pitLatchHz(ms)
-	} else {
-		best := ^uint64(0)
-		for i := 0; i < runs; i++ {
-			if d := pitWindow(pitHz * ms / 1000); d < best {
-				best = d
-			}
-		}
-		tscHz = best * 1000 / ms
-	}
+	tscHz = pitLatchHz()
 	if tscHz == 0 {
 		tscHz = 1e9
 	}
@@ -39,56 +25,46 @@ func clockInit() {
 	wall0 = wall
 }
 
-// pitWindow counts TSC ticks while PIT channel 2 counts down count input
-// clocks.
-func pitWindow(count uint64) uint64 {
-	outb(0x61, inb(0x61)&^0x03) // gate off: the count loads but does not run
-	outb(0x43, 0xB0)            // channel 2, lo/hi byte, mode 0
-	outb(0x42, uint8(count&0xFF))
-	outb(0x42, uint8(count>>8))
-	t0 := rdtsc()
-	outb(0x61, inb(0x61)|0x01) // gate on: counting starts
-	for inb(0x61)&0x20 == 0 {
-	}
-	return rdtsc() - t0
-}
-
-// pitLatchHz measures the TSC frequency against PIT channel 0 by reading
-// its count back (latch command) while it runs down, over windows of ms
-// milliseconds; it returns the median of three. Channel 0's terminal count
-// leaves a timer interrupt pending, which the scheduler takes as a tick.
-func pitLatchHz(ms uint64) uint64 {
-	var hz [3]uint64
-	for i := range hz {
+// pitLatchHz measures the TSC frequency against PIT channel 0 running down
+// from 65535 (55 ms), reading its count back (latch command) together with
+// the TSC at both ends of a 20 ms stretch. Only those two readings matter:
+// the host descheduling the guest in between costs nothing, and each
+// reading is the tightest-bracketed of several. (Channel 0's terminal count
+// leaves a timer interrupt pending, which the scheduler takes as a tick.)
+func pitLatchHz() uint64 {
+	const window = pitHz * 20 / 1000
+	for try := 0; try < 5; try++ {
 		outb(0x43, 0x30) // channel 0, lo/hi byte, mode 0
 		outb(0x40, 0xFF)
 		outb(0x40, 0xFF)
-		c0 := pitCount0()
-		for c0 == 0xFFFF || c0 == 0 {
-			c0 = pitCount0()
+		for c := pitCount0(); c == 0 || c > 0xFFF0; c = pitCount0() {
 		}
-		t0 := rdtsc()
-		want := pitHz * ms / 1000
-		c := c0
-		for uint64(c0-c) < want && c <= c0 {
-			c = pitCount0()
+		tA, cA := pitSample()
+		for c := pitCount0(); c <= cA && uint64(cA-c) < window; c = pitCount0() {
 		}
+		tB, cB := pitSample()
+		if cB >= cA || uint64(cA-cB) < window {
+			continue // ran past the count's wrap: the guest was held too long
+		}
+		return (tB - tA) * pitHz / uint64(cA-cB)
+	}
+	return 0
+}
+
+// pitSample reads the TSC and PIT channel 0's count as close together as
+// it can: the best of several tries.
+func pitSample() (tsc uint64, count uint16) {
+	best := ^uint64(0)
+	for i := 0; i < 5; i++ {
 		t1 := rdtsc()
-		if c > c0 || c0 == c {
-			continue
+		c := pitCount0()
+		t2 := rdtsc()
+		if t2-t1 < best {
+			best = t2 - t1
+			tsc, count = t1+(t2-t1)/2, c
 		}
-		hz[i] = (t1 - t0) * pitHz / uint64(c0-c)
 	}
-	if hz[0] > hz[1] {
-		hz[0], hz[1] = hz[1], hz[0]
-	}
-	if hz[1] > hz[2] {
-		hz[1], hz[2] = hz[2], hz[1]
-	}
-	if hz[0] > hz[1] {
-		hz[0], hz[1] = hz[1], hz[0]
-	}
-	return hz[1]
+	return tsc, count
 }
 
 // pitCount0 reads PIT channel 0's current count.

@@ -8,7 +8,8 @@ import "github.com/anykernel/anykernel/compat/linux"
 //
 // IMAGE (the path the loader was given) becomes argv[0] without its
 // directory; OPTIONs are kernel switches (anyk.trace: log every system
-// call; anyk.summary: print counters at exit); NAME=VALUE words form the
+// call; anyk.summary: print counters at exit; anyk.novdso: no vDSO, so
+// every clock read is a system call); NAME=VALUE words form the
 // environment; words after "--" are the program's arguments. Within any
 // word, %XX stands for the byte with hexadecimal value XX, so arguments may
 // hold spaces, '%' and any other byte.
@@ -17,6 +18,7 @@ type Cmdline struct {
 	Env     linux.Strings
 	Trace   bool
 	Summary bool
+	NoVDSO  bool
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
@@ -97,6 +99,8 @@ func ParseCmdline(b []byte, c *Cmdline) bool {
 			c.Trace = true
 		case equal(rawWord, "anyk.summary"):
 			c.Summary = true
+		case equal(rawWord, "anyk.novdso"):
+			c.NoVDSO = true
 		default:
 			for j := 0; j < len(w); j++ {
 				if w[j] == '=' {

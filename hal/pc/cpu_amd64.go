@@ -12,6 +12,8 @@ func idleLoop()
 func vecAddr(i int) uintptr
 func syscallEntryAddr() uintptr
 func idleLoopAddr() uintptr
+func vdsoClockGettime()
+func vdsoClockGettimeAddr() uintptr
 
 func outb(port uint16, v uint8)
 func outl(port uint16, v uint32)

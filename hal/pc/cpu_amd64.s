@@ -184,3 +184,51 @@ again:
 	CLI
 	HLT
 	JMP again
+
+// vdsoClockGettime is the vDSO's __vdso_clock_gettime, called by the
+// program with the C ABI: DI = clock id, SI = struct timespec *, result in
+// AX. It runs in the program's context (its stack and TLS) and touches only
+// constants the kernel set at boot, computing what the kernel's own
+// nanotime and walltime would; other clocks fall back to the system call.
+TEXT ·vdsoClockGettime(SB),NOSPLIT|NOFRAME,$0
+	XORQ R8, R8
+	CMPQ DI, $1 // CLOCK_MONOTONIC
+	JEQ tsc
+	CMPQ DI, $4 // CLOCK_MONOTONIC_RAW
+	JEQ tsc
+	CMPQ DI, $6 // CLOCK_MONOTONIC_COARSE
+	JEQ tsc
+	CMPQ DI, $7 // CLOCK_BOOTTIME
+	JEQ tsc
+	MOVQ ·wall0(SB), R8
+	CMPQ DI, $0 // CLOCK_REALTIME
+	JEQ tsc
+	CMPQ DI, $5 // CLOCK_REALTIME_COARSE
+	JEQ tsc
+	MOVL $228, AX // SYS_clock_gettime
+	SYSCALL
+	RET
+tsc:
+	RDTSC
+	SHLQ $32, DX
+	MOVL AX, AX
+	ORQ DX, AX
+	SUBQ ·tsc0(SB), AX
+	MULQ ·tscMult(SB)
+	SHRQ $32, AX
+	SHLQ $32, DX
+	ORQ DX, AX
+	ADDQ R8, AX
+	MOVQ $1000000000, CX
+	XORL DX, DX
+	DIVQ CX
+	MOVQ AX, 0(SI)
+	MOVQ DX, 8(SI)
+	XORL AX, AX
+	RET
+
+// func vdsoClockGettimeAddr() uintptr
+TEXT ·vdsoClockGettimeAddr(SB),NOSPLIT,$0-8
+	LEAQ ·vdsoClockGettime(SB), AX
+	MOVQ AX, ret+0(FP)
+	RET

@@ -53,6 +53,7 @@ var (
 	idleFX   [linux.FXSize + 16]byte
 	initFX   [linux.FXSize + 16]byte
 	cmdBuf   [4096]byte
+	vdso     [vdsoSize]byte
 	cmd      Cmdline
 	proc     linux.Process
 	frames   Frames
@@ -113,6 +114,11 @@ func kmain() {
 	wrmsr(0xC0000084, linux.FlagIF|linux.FlagTF|linux.FlagDF|linux.FlagAC)
 
 	proc.Trace = cmd.Trace
+	if !cmd.NoVDSO {
+		base := addrOf(unsafe.Pointer(&vdso[0]))
+		buildVDSO(vdso[:], base, uint64(vdsoClockGettimeAddr()))
+		proc.VDSO = base
+	}
 	if e := proc.Init(bootInfo[1], bootInfo[2]); e != 0 {
 		puts("anyk: cannot map the image\n")
 		exit(exitKernelPanic)
@@ -510,26 +516,4 @@ func exit(code int) {
 func tscToNs(d uint64) int64 {
 	hi, lo := bits.Mul64(d, tscMult)
 	return int64(hi<<32 | lo>>32)
-}
-
-func putU16(b []byte, v uint16) {
-	_ = b[1]
-	b[0], b[1] = byte(v), byte(v>>8)
-}
-
-func putU64(b []byte, v uint64) {
-	_ = b[7]
-	for i := 0; i < 8; i++ {
-		b[i] = byte(v >> (8 * i))
-	}
-}
-
-func getU32(b []byte) uint32 {
-	_ = b[3]
-	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
-}
-
-func getU64(b []byte) uint64 {
-	_ = b[7]
-	return uint64(getU32(b)) | uint64(getU32(b[4:]))<<32
 }
