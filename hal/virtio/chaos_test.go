@@ -123,7 +123,7 @@ func TestBlockChaos(t *testing.T) {
 	for w := range workers {
 		for i, c := range want[w] {
 			var err error
-			for range 3 { // the first request after the chaos may meet a fault's leftovers
+			for range 20 { // the first requests after the chaos may meet a fault's leftovers
 				if _, err = b.ReadAt(buf, int64((w*per+i)*sector)); err == nil {
 					break
 				}
@@ -277,7 +277,7 @@ func TestNetChaos(t *testing.T) {
 		}
 	}, 10*time.Second, time.Millisecond)
 	var err error
-	for range 5 {
+	for range 20 {
 		if err = n.WriteFrame(frame(y.MAC(), n.MAC(), 0xfa, 100)); err == nil {
 			break
 		}

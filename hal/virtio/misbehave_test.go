@@ -20,6 +20,15 @@ import (
 // answers, so the test waits for exactly this long.
 const shortTimeout = 200 * time.Millisecond
 
+// timeoutFor returns shortTimeout for a test that expects a timeout and a
+// timeout no loaded machine reaches for one that does not.
+func timeoutFor(want error) time.Duration {
+	if errors.Is(want, hal.ErrTimeout) {
+		return shortTimeout
+	}
+	return 10 * time.Second
+}
+
 // TestBlockMisbehavingDevice runs requests against a device committing
 // one fault. Each fault must surface as the expected error (or none, for
 // faults a careful driver shrugs off), never a panic or a hang, and once
@@ -57,7 +66,7 @@ func TestBlockMisbehavingDevice(t *testing.T) {
 
 func testBlockFault(t *testing.T, o model.Options, faults model.Faults, wantErr error, ringReset bool) {
 	b, dev, disk := newBlock(t, 1<<20, mem.BlockOptions{}, model.BlockOptions{}, o,
-		virtio.BlockOptions{Timeout: shortTimeout})
+		virtio.BlockOptions{Timeout: timeoutFor(wantErr)})
 	defer b.Close()
 	want := bytes.Repeat([]byte("virtio!\n"), 512)
 	_, err := disk.WriteAt(want, 0)
@@ -196,7 +205,7 @@ func TestNetMisbehavingDevice(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			x, y := mem.NewNICPair(mem.NICOptions{})
 			defer y.Close()
-			n, dev, _ := newNet(t, x, model.NetOptions{}, model.Options{}, virtio.NetOptions{Timeout: shortTimeout, TxQueueSize: 8})
+			n, dev, _ := newNet(t, x, model.NetOptions{}, model.Options{}, virtio.NetOptions{Timeout: timeoutFor(tc.wantErr), TxQueueSize: 8})
 			defer n.Close()
 			frame := func(i int) []byte {
 				f := make([]byte, 100)
