@@ -12,6 +12,16 @@
 // router advertisements configure addresses and default routes.
 // Options and NICConfig are usable as zero values.
 //
+// # Address configuration
+//
+// Besides static addresses, RunDHCP keeps a DHCPv4 lease (RFC 2131, with
+// the client of package netstack/dhcp) on a NIC and applies its address,
+// routes and DNS servers. IPv6 addresses and default routes come from
+// router advertisements (SLAAC, RFC 4862), DNS servers also from their
+// RDNSS options (RFC 8106). Resolver returns a net.Resolver that queries
+// those servers over this stack, and Dial resolves host names with it.
+// Ping sends ICMP echo requests.
+//
 // # Link endpoint
 //
 // Frames are read by one goroutine per NIC (in batches when the NIC is a

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"io"
 	"math/rand/v2"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -273,4 +274,53 @@ func TestRetransmitTiming(t *testing.T) {
 	assert.Equal(t, []time.Duration{rto, 2 * rto, 4 * rto},
 		[]time.Duration{sent[1] - sent[0], sent[2] - sent[1], sent[3] - sent[2]}, "send times %v", sent)
 	assert.NotZero(t, sa.TCPStats().Timeouts)
+}
+
+// TestCorruptFramesRejected flips bits in 2% of the frames a plain sender
+// writes. The receiver has receive-checksum offload on, but the device did
+// not vouch for these frames, so the link endpoint must verify them in
+// software and drop the damaged ones: the data arrives intact and the
+// endpoint counts checksum errors.
+func TestCorruptFramesRejected(t *testing.T) {
+	checkGoroutines(t)
+	a, b := mem.NewNICPair(mem.NICOptions{})
+	fa := mem.NewFaultyNIC(a, mem.NICFaults{Seed: 5, Corrupt: 0.02})
+	opts := Options{TCP: TCPOptions{MinRTO: 20 * time.Millisecond}}
+	sa, err := New(opts)
+	require.NoError(t, err)
+	defer sa.Close()
+	sb, err := New(opts)
+	require.NoError(t, err)
+	defer sb.Close()
+	_, err = sa.AddNIC(fa, NICConfig{DisableOffload: true, Addresses: []netip.Prefix{addrA4}})
+	require.NoError(t, err)
+	idb, err := sb.AddNIC(b, NICConfig{Addresses: []netip.Prefix{addrB4}})
+	require.NoError(t, err)
+
+	ln, err := sb.Listen("tcp", ":9")
+	require.NoError(t, err)
+	defer ln.Close()
+	sums := make(chan []byte, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(sums)
+			return
+		}
+		defer c.Close()
+		h := sha256.New()
+		_, _ = io.Copy(h, c)
+		sums <- h.Sum(nil)
+	}()
+	const size = 8 << 20
+	c, err := sa.Dial("tcp", "10.0.0.2:9")
+	require.NoError(t, err)
+	want := sha256.New()
+	_, err = io.Copy(io.MultiWriter(c, want), io.LimitReader(newPRNG(11), size))
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	assert.Equal(t, want.Sum(nil), <-sums)
+	st, err := sb.NICStats(idb)
+	require.NoError(t, err)
+	assert.NotZero(t, st.ChecksumErrors, "corrupted frames reached the stack unchecked (%+v, faults %+v)", st, fa.Stats())
 }
