@@ -11,7 +11,7 @@ import (
 // bitmaps and free counts. The error is non-nil only if checking itself
 // failed (for example a device error).
 func (f *FS) Check() ([]string, error) {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	if err := f.checkOpen(); err != nil {
 		return nil, err

@@ -107,7 +107,12 @@ func (f *FS) bdirty(blk uint64, data []byte) {
 // bforget drops blk from the cache (it was freed).
 func (f *FS) bforget(blk uint64) { delete(f.cache, blk) }
 
-func (f *FS) cacheInsert(blk uint64, c *cblock) {
+func (f *FS) cacheInsert(blk uint64, c *cblock) { f.cache[blk] = c }
+
+// lock takes the file system lock and, between operations (when no
+// caller holds cached blocks or inodes), trims the caches.
+func (f *FS) lock() {
+	f.mu.Lock()
 	if len(f.cache) >= cacheLimit {
 		for k, v := range f.cache {
 			if !v.dirty {
@@ -118,8 +123,19 @@ func (f *FS) cacheInsert(blk uint64, c *cblock) {
 			}
 		}
 	}
-	f.cache[blk] = c
+	if len(f.inodes) >= inodeCacheLimit {
+		for k, v := range f.inodes {
+			if !v.dirty && !v.mapDirty && v.opens == 0 && !v.orphan {
+				delete(f.inodes, k)
+				if len(f.inodes) < inodeCacheLimit/2 {
+					break
+				}
+			}
+		}
+	}
 }
+
+const inodeCacheLimit = 4096
 
 // flushCache writes every dirty cached block.
 func (f *FS) flushCache() error {

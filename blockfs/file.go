@@ -96,7 +96,7 @@ func (f *FS) Stat(name string) (fs.FileInfo, error) { return f.stat("stat", name
 func (f *FS) Lstat(name string) (fs.FileInfo, error) { return f.stat("lstat", name, false) }
 
 func (f *FS) stat(op, name string, follow bool) (fs.FileInfo, error) {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	if err := f.checkOpen(); err != nil {
 		return nil, pathErr(op, name, err)
@@ -141,7 +141,7 @@ func (d *dirEntry) Type() fs.FileMode {
 	return fi.Mode().Type()
 }
 func (d *dirEntry) Info() (fs.FileInfo, error) {
-	d.f.mu.Lock()
+	d.f.lock()
 	defer d.f.mu.Unlock()
 	if err := d.f.checkOpen(); err != nil {
 		return nil, err
@@ -176,7 +176,7 @@ func (f *FS) listDir(in *inode) ([]fs.DirEntry, error) {
 
 // ReadDir lists the directory name sorted by file name.
 func (f *FS) ReadDir(name string) ([]fs.DirEntry, error) {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	if err := f.checkOpen(); err != nil {
 		return nil, pathErr("readdir", name, err)
@@ -194,7 +194,7 @@ func (f *FS) ReadDir(name string) ([]fs.DirEntry, error) {
 
 // ReadFile returns the contents of the file name.
 func (f *FS) ReadFile(name string) ([]byte, error) {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	if err := f.checkOpen(); err != nil {
 		return nil, pathErr("read", name, err)
@@ -234,7 +234,7 @@ func (f *FS) Create(name string) (*File, error) {
 // OpenFile opens name with os-style flags (O_RDONLY, O_WRONLY, O_RDWR,
 // O_CREATE, O_EXCL, O_TRUNC, O_APPEND).
 func (f *FS) OpenFile(name string, flag int, perm fs.FileMode) (*File, error) {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	fl, err := f.openFile(name, flag, perm, 0)
 	return fl, pathErr("open", name, err)
@@ -334,7 +334,7 @@ const readAhead = 1 << 20
 func (fl *File) Name() string { return fl.name }
 
 func (fl *File) lock(op string) error {
-	fl.fs.mu.Lock()
+	fl.fs.lock()
 	if fl.closed {
 		fl.fs.mu.Unlock()
 		return &fs.PathError{Op: op, Path: fl.name, Err: fs.ErrClosed}
@@ -616,7 +616,7 @@ func (fl *File) ReadDir(n int) ([]fs.DirEntry, error) {
 // Close releases the file; an unlinked file's space is freed on its last
 // close.
 func (fl *File) Close() error {
-	fl.fs.mu.Lock()
+	fl.fs.lock()
 	defer fl.fs.mu.Unlock()
 	if fl.closed {
 		return &fs.PathError{Op: "close", Path: fl.name, Err: fs.ErrClosed}

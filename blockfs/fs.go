@@ -534,7 +534,7 @@ func (f *FS) BlockSize() int { return f.bs }
 // Sync writes all modified metadata to the device and flushes the device.
 // When it returns nil the image is consistent and durable.
 func (f *FS) Sync() error {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	if f.closed {
 		return fmt.Errorf("blockfs: sync: %w", hal.ErrClosed)
@@ -618,7 +618,7 @@ func (f *FS) updateSuperCounts() {
 
 // Close syncs and releases the file system. It does not close the device.
 func (f *FS) Close() error {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	if f.closed {
 		return nil

@@ -118,19 +118,7 @@ func allZero(b []byte) bool {
 	return true
 }
 
-func (f *FS) icacheInsert(in *inode) {
-	if len(f.inodes) >= 4096 {
-		for k, v := range f.inodes {
-			if !v.dirty && !v.mapDirty && v.opens == 0 && !v.orphan {
-				delete(f.inodes, k)
-				if len(f.inodes) < 2048 {
-					break
-				}
-			}
-		}
-	}
-	f.inodes[in.ino] = in
-}
+func (f *FS) icacheInsert(in *inode) { f.inodes[in.ino] = in }
 
 // flushInode writes in's mapping and raw bytes into the cached inode table.
 func (f *FS) flushInode(in *inode) error {

@@ -337,7 +337,7 @@ func Mkfs(dev hal.BlockDevice, opts MkfsOptions) error {
 	if err != nil {
 		return fmt.Errorf("blockfs: mkfs: mount the new file system: %w", err)
 	}
-	f.mu.Lock()
+	f.lock()
 	err = f.mkfsFinish(opts, blocks)
 	f.mu.Unlock()
 	if err != nil {

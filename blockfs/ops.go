@@ -86,6 +86,17 @@ func (f *FS) walk(name string, follow bool) (*inode, error) {
 		if err != nil {
 			return nil, err
 		}
+		if next.isDir() && comp != ".." {
+			// A directory has one parent: an entry naming some other
+			// directory (a loop in a corrupt image) is refused.
+			up, _, err := f.lookup(next, "..")
+			if err != nil {
+				return nil, err
+			}
+			if up != cur.ino || next.ino == EXT4_ROOT_INO || next.ino == cur.ino {
+				return nil, fmt.Errorf("blockfs: directory inode %d entry %q is directory %d whose parent is %d: %w", cur.ino, comp, next.ino, up, errCorrupt)
+			}
+		}
 		if next.isLink() && (len(parts) > 0 || follow) {
 			links++
 			if links > maxSymlinks {
@@ -270,7 +281,7 @@ func fileModeToExt(perm fs.FileMode) uint16 {
 
 // Mkdir creates a directory.
 func (f *FS) Mkdir(name string, perm fs.FileMode) error {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	return pathErr("mkdir", name, f.mkdir(name, perm))
 }
@@ -343,7 +354,7 @@ func (f *FS) decDirLinks(dir *inode) {
 
 // Remove removes a file or an empty directory.
 func (f *FS) Remove(name string) error {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	return pathErr("remove", name, f.remove(name))
 }
@@ -398,7 +409,7 @@ func (f *FS) unlinkEntry(parent *inode, base string, in *inode) error {
 // newname is replaced (a directory only by a directory, and only if
 // empty); renaming a name onto a hard link of itself does nothing.
 func (f *FS) Rename(oldname, newname string) error {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	err := f.rename(oldname, newname)
 	if err != nil {
@@ -516,7 +527,7 @@ func (f *FS) rename(oldname, newname string) error {
 
 // Link creates newname as a hard link to the non-directory oldname.
 func (f *FS) Link(oldname, newname string) error {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	err := f.link(oldname, newname)
 	if err != nil {
@@ -558,7 +569,7 @@ func (f *FS) link(oldname, newname string) error {
 
 // Symlink creates newname as a symbolic link to target.
 func (f *FS) Symlink(target, newname string) error {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	return pathErr("symlink", newname, f.symlink(target, newname))
 }
@@ -609,7 +620,7 @@ func (f *FS) symlink(target, newname string) error {
 
 // Readlink returns the target of the symbolic link name.
 func (f *FS) Readlink(name string) (string, error) {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	if err := f.checkOpen(); err != nil {
 		return "", pathErr("readlink", name, err)
@@ -634,7 +645,7 @@ func (f *FS) ReadLink(name string) (string, error) {
 }
 
 func (f *FS) modifyInode(op, name string, follow bool, fn func(in *inode) error) error {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	if err := f.checkWritable(); err != nil {
 		return pathErr(op, name, err)
@@ -742,7 +753,7 @@ type Statfs struct {
 
 // Statfs reports file system usage.
 func (f *FS) Statfs() (Statfs, error) {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	if err := f.checkOpen(); err != nil {
 		return Statfs{}, err

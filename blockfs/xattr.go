@@ -292,7 +292,7 @@ func (f *FS) dropXattrBlock(in *inode, blk uint64) error {
 
 // Getxattr returns the value of the extended attribute attr of name.
 func (f *FS) Getxattr(name, attr string) ([]byte, error) {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	if err := f.checkOpen(); err != nil {
 		return nil, pathErr("getxattr", name, err)
@@ -315,7 +315,7 @@ func (f *FS) Getxattr(name, attr string) ([]byte, error) {
 
 // Listxattr lists the extended attribute names of name.
 func (f *FS) Listxattr(name string) ([]string, error) {
-	f.mu.Lock()
+	f.lock()
 	defer f.mu.Unlock()
 	if err := f.checkOpen(); err != nil {
 		return nil, pathErr("listxattr", name, err)
