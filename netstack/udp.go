@@ -110,9 +110,14 @@ func (c *UDPConn) readFrom(b []byte) (int, *net.UDPAddr, error) {
 		case nil:
 			return res.Count, udpAddrOf(res.RemoteAddr), nil
 		case *tcpip.ErrWouldBlock:
+			// A connected socket reports an ICMP error (port
+			// unreachable) on its next receive, as Linux does.
+			if lerr := c.ep.LastError(); lerr != nil {
+				return 0, nil, c.opErr("read", nil, sysErr("recvfrom", lerr))
+			}
 			if notify == nil {
 				var e waiter.Entry
-				e, notify = waiter.NewChannelEntry(waiter.ReadableEvents)
+				e, notify = waiter.NewChannelEntry(waiter.ReadableEvents | waiter.EventErr)
 				c.wq.EventRegister(&e)
 				defer c.wq.EventUnregister(&e)
 				continue
