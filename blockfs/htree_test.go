@@ -90,3 +90,34 @@ func TestTwoLevelHtree(t *testing.T) {
 		fsck(t, dev.Image())
 	})
 }
+
+// TestManyInodes touches more inodes and blocks than the caches keep, so
+// eviction runs between operations, then checks the image.
+func TestManyInodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	dev := newDev(t, mkfsImage(t, 96<<20, "-t", "ext4", "-b", "1024", "-N", "20000"))
+	f, err := Mount(dev, Options{})
+	require.NoError(t, err)
+	for d := 0; d < 30; d++ {
+		require.NoError(t, f.Mkdir(fmt.Sprintf("d%02d", d), 0o755))
+		for i := 0; i < 300; i++ {
+			writeFile(t, f, fmt.Sprintf("d%02d/f%03d", d, i), []byte{byte(i)})
+		}
+	}
+	for d := 0; d < 30; d++ {
+		for i := 0; i < 300; i += 10 {
+			require.NoError(t, f.Link(fmt.Sprintf("d%02d/f%03d", d, i), fmt.Sprintf("d%02d/f%03d", (d+1)%30, i+1000)))
+			require.NoError(t, f.Rename(fmt.Sprintf("d%02d/f%03d", d, i+1), fmt.Sprintf("d%02d/r%03d", (d+7)%30, i)))
+		}
+	}
+	st, err := f.Stat("d03/f010")
+	require.NoError(t, err)
+	assert.Equal(t, uint16(2), st.Sys().(*Stat).Nlink)
+	problems, err := f.Check()
+	require.NoError(t, err)
+	assert.Empty(t, problems)
+	require.NoError(t, f.Close())
+	fsck(t, dev.Image())
+}
