@@ -128,7 +128,8 @@ type Stack struct {
 	dns    dnsServers
 	closed bool
 
-	dnsNext atomic.Uint32 // rotates through DNS servers between resolver dials
+	dnsNext       atomic.Uint32 // rotates through DNS servers between resolver dials
+	droppedEvents atomic.Uint64 // NDP events lost to a full queue
 
 	events chan func()
 	done   chan struct{}
@@ -160,7 +161,7 @@ func New(opts Options) (*Stack, error) {
 		opts:   opts,
 		nics:   make(map[NICID]*nicState),
 		nextID: LoopbackNIC + 1,
-		events: make(chan func(), 64),
+		events: make(chan func(), 1024),
 		done:   make(chan struct{}),
 	}
 	ndp := ipv6.NDPConfigurations{}
@@ -327,23 +328,20 @@ func (st *Stack) runEvents() {
 	}
 }
 
-// post queues f for runEvents; it never blocks the caller (a stack
-// callback) and drops the event once the stack is closing.
+// post queues f for runEvents without blocking the caller (a stack
+// callback holding stack locks). Once the stack is closing, or if a burst
+// overflows the queue, the event is dropped: NDP repeats its information in
+// every router advertisement.
 func (st *Stack) post(f func()) {
 	select {
-	case st.events <- f:
 	case <-st.done:
+		return
 	default:
-		// A burst larger than the queue: finish asynchronously rather
-		// than block a callback that holds stack locks.
-		st.wg.Add(1)
-		go func() {
-			defer st.wg.Done()
-			select {
-			case st.events <- f:
-			case <-st.done:
-			}
-		}()
+	}
+	select {
+	case st.events <- f:
+	default:
+		st.droppedEvents.Add(1)
 	}
 }
 
