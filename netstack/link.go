@@ -474,9 +474,28 @@ func (l *link) deliver(frame []byte, h *hal.NetHdr) {
 		return
 	}
 	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{
-		Payload: buffer.MakeWithData(frame),
+		Payload: frameBuffer(frame),
 	})
 	// ethernet.Endpoint reads the protocol from the header it parses.
 	d.DeliverNetworkPacket(0, pkt)
 	pkt.DecRef()
+}
+
+// splitAt is where frameBuffer cuts a large frame: beyond the longest
+// Ethernet, IPv4 and TCP headers (14+60+60 bytes), leaving room for some
+// IPv6 extension headers.
+const splitAt = 256
+
+// frameBuffer copies a frame into a gVisor buffer. A large frame is stored
+// as two chunks, headers and payload: the IP layer pulls its header up
+// while holding a reference to it, which makes gVisor copy the whole chunk
+// the header lives in, and that chunk had better be small. It also keeps
+// every chunk within gVisor's pooled sizes.
+func frameBuffer(frame []byte) buffer.Buffer {
+	if len(frame) <= 2*splitAt {
+		return buffer.MakeWithData(frame)
+	}
+	b := buffer.MakeWithData(frame[:splitAt])
+	b.Append(buffer.NewViewWithData(frame[splitAt:]))
+	return b
 }
