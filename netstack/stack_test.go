@@ -302,3 +302,53 @@ func countGoroutines() int {
 	}
 	return count
 }
+
+// TestStackCloseAbortsConnections closes a stack under a blocked Read, a
+// blocked Accept and a blocked ReadFrom: all return, and nothing leaks.
+func TestStackCloseAbortsConnections(t *testing.T) {
+	checkGoroutines(t)
+	a, b := mem.NewNICPair(mem.NICOptions{})
+	sa, err := New(Options{})
+	require.NoError(t, err)
+	sb, err := New(Options{})
+	require.NoError(t, err)
+	defer sb.Close()
+	_, err = sa.AddNIC(a, NICConfig{Addresses: []netip.Prefix{addrA4}})
+	require.NoError(t, err)
+	_, err = sb.AddNIC(b, NICConfig{Addresses: []netip.Prefix{addrB4}})
+	require.NoError(t, err)
+
+	ln, err := sb.Listen("tcp", ":80")
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			defer c.Close()
+			_, _ = io.Copy(io.Discard, c)
+		}
+	}()
+	c, err := sa.Dial("tcp", "10.0.0.2:80")
+	require.NoError(t, err)
+	defer c.Close()
+	ln2, err := sa.Listen("tcp", ":81")
+	require.NoError(t, err)
+	pc, err := sa.ListenPacket("udp", ":53")
+	require.NoError(t, err)
+
+	errs := make(chan error, 3)
+	go func() { _, err := c.Read(make([]byte, 10)); errs <- err }()
+	go func() { _, err := ln2.Accept(); errs <- err }()
+	go func() { _, _, err := pc.ReadFrom(make([]byte, 10)); errs <- err }()
+	time.Sleep(50 * time.Millisecond)
+	require.NoError(t, sa.Close())
+	for range 3 {
+		select {
+		case err := <-errs:
+			require.Error(t, err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("a blocked call did not return when the stack closed")
+		}
+	}
+	ln2.Close()
+	pc.Close()
+}
