@@ -58,3 +58,21 @@ func TestFeatureChecks(t *testing.T) {
 		})
 	}
 }
+
+// TestCleanState checks s_state: not clean while mounted read-write
+// (even after Sync), clean again after Close.
+func TestCleanState(t *testing.T) {
+	dev := newDev(t, mkfsImage(t, 8<<20, "-t", "ext4"))
+	state := func() uint16 { return le16(dev.Image()[superblockOffset:], s_state) }
+	require.Equal(t, uint16(EXT4_VALID_FS), state()&EXT4_VALID_FS)
+	f, err := Mount(dev, Options{})
+	require.NoError(t, err)
+	assert.Zero(t, state()&EXT4_VALID_FS)
+	writeFile(t, f, "x", []byte("x"))
+	require.NoError(t, f.Sync())
+	assert.Zero(t, state()&EXT4_VALID_FS)
+	fsck(t, dev.Image())
+	require.NoError(t, f.Close())
+	assert.Equal(t, uint16(EXT4_VALID_FS), state()&EXT4_VALID_FS)
+	fsck(t, dev.Image())
+}

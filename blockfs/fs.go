@@ -77,6 +77,7 @@ type FS struct {
 	gdtBlocks      []uint64
 	dirtyGroups    map[uint32]bool
 	sbDirty        bool
+	mountState     uint16 // s_state when mounted, restored by Close
 
 	cache  map[uint64]*cblock
 	inodes map[uint32]*inode
@@ -143,10 +144,18 @@ func Mount(dev hal.BlockDevice, opts Options) (*FS, error) {
 	}
 	if !f.readOnly {
 		f.touchMount()
+		// Like the kernel, mark the file system not clean while it is
+		// mounted read-write (restored by Close), so that a crash
+		// between syncs makes e2fsck check it.
+		f.mountState = le16(f.sb, s_state)
+		put16(f.sb, s_state, f.mountState&^EXT4_VALID_FS)
 		if le32(f.sb, s_last_orphan) != 0 {
 			if err := f.processOrphans(); err != nil {
 				return nil, fmt.Errorf("blockfs: orphan list: %w", err)
 			}
+		}
+		if err := f.syncLocked(); err != nil {
+			return nil, err
 		}
 	}
 	return f, nil
@@ -622,6 +631,10 @@ func (f *FS) Close() error {
 	defer f.mu.Unlock()
 	if f.closed {
 		return nil
+	}
+	if !f.readOnly {
+		put16(f.sb, s_state, f.mountState)
+		f.sbDirty = true
 	}
 	err := f.syncLocked()
 	f.closed = true
