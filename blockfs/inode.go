@@ -275,7 +275,9 @@ func (f *FS) loadMapping(in *inode) error {
 	if in.flags()&EXT4_INLINE_DATA_FL != 0 {
 		return fmt.Errorf("blockfs: inode %d: inline data: %w", in.ino, ErrUnsupportedFeature)
 	}
-	if f.isFastSymlink(in) {
+	if t := in.mode() & S_IFMT; f.isFastSymlink(in) || t != S_IFREG && t != S_IFDIR && t != S_IFLNK {
+		// Device numbers (not block pointers) live in i_block of device
+		// nodes; fifos and sockets have no data.
 		in.mapLoaded = true
 		return nil
 	}

@@ -396,3 +396,28 @@ func TestReplayKernelJournal(t *testing.T) {
 		}
 	}
 }
+
+// TestSpecialFiles reads device nodes, fifos and sockets the kernel made
+// and removes them (their i_block holds device numbers, not blocks).
+func TestSpecialFiles(t *testing.T) {
+	needKernel(t)
+	p := writeImageFile(t, mkfsImage(t, 16<<20, "-t", "ext4"))
+	dir := loopMount(t, p, "rw")
+	require.NoError(t, unix.Mknod(filepath.Join(dir, "chr"), unix.S_IFCHR|0o600, int(unix.Mkdev(4, 64))))
+	require.NoError(t, unix.Mknod(filepath.Join(dir, "blk"), unix.S_IFBLK|0o600, int(unix.Mkdev(259, 70000))))
+	require.NoError(t, unix.Mkfifo(filepath.Join(dir, "fifo"), 0o644))
+	require.NoError(t, unix.Mknod(filepath.Join(dir, "sock"), unix.S_IFSOCK|0o644, 0))
+	want := snapshotHost(t, dir)
+	umount(t, dir)
+	img, err := os.ReadFile(p)
+	require.NoError(t, err)
+	dev := newDev(t, img)
+	f, err := Mount(dev, Options{})
+	require.NoError(t, err)
+	assertSameTree(t, want, snapshotFS(t, f))
+	for _, n := range []string{"chr", "blk", "fifo", "sock"} {
+		require.NoError(t, f.Remove(n))
+	}
+	require.NoError(t, f.Close())
+	fsck(t, dev.Image())
+}
