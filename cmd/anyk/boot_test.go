@@ -310,3 +310,11 @@ func TestBootVDSO(t *testing.T) {
 		})
 	}
 }
+
+func TestBootProbe(t *testing.T) {
+	img := image(t, "examples/probe")
+	r := bootImage(t, runOptions{Image: img})
+	require.NoError(t, r.err)
+	assert.Equal(t, 0, r.code)
+	assert.Equal(t, "PASS goroutines\nPASS maps\nPASS json\nPASS regexp\nPASS recursion\nPASS tls\n", r.console)
+}

@@ -16,7 +16,15 @@ var (
 func clockInit() {
 	tscHz = pitLatchHz()
 	if tscHz == 0 {
+		// The host never let a 20 ms stretch run undisturbed: fall back
+		// to the processor's nominal frequency (CPUID leaf 0x16), or 1 GHz.
+		puts("anyk: TSC calibration failed; clocks may run at the wrong rate\n")
 		tscHz = 1e9
+		if top, _, _, _ := cpuid(0, 0); top >= 0x16 {
+			if mhz, _, _, _ := cpuid(0x16, 0); mhz != 0 {
+				tscHz = uint64(mhz) * 1e6
+			}
+		}
 	}
 	hi, lo := bits.Mul64(1e9, 1<<32)
 	tscMult, _ = bits.Div64(hi, lo, tscHz)
@@ -29,11 +37,12 @@ func clockInit() {
 // from 65535 (55 ms), reading its count back (latch command) together with
 // the TSC at both ends of a 20 ms stretch. Only those two readings matter:
 // the host descheduling the guest in between costs nothing, and each
-// reading is the tightest-bracketed of several. (Channel 0's terminal count
+// reading is the tightest-bracketed of several; a stretch during which the
+// count wrapped is detected and measured again. (Channel 0's terminal count
 // leaves a timer interrupt pending, which the scheduler takes as a tick.)
 func pitLatchHz() uint64 {
 	const window = pitHz * 20 / 1000
-	for try := 0; try < 5; try++ {
+	for try := 0; try < 20; try++ {
 		outb(0x43, 0x30) // channel 0, lo/hi byte, mode 0
 		outb(0x40, 0xFF)
 		outb(0x40, 0xFF)
@@ -43,8 +52,12 @@ func pitLatchHz() uint64 {
 		for c := pitCount0(); c <= cA && uint64(cA-c) < window; c = pitCount0() {
 		}
 		tB, cB := pitSample()
-		if cB >= cA || uint64(cA-cB) < window {
-			continue // ran past the count's wrap: the guest was held too long
+		// In mode 0 the output goes high when the count passes zero and
+		// stays high: if it is, the count wrapped (the guest was held for
+		// more than 55 ms) and the difference means nothing.
+		outb(0x43, 0xE2) // read-back: status of channel 0
+		if inb(0x40)&0x80 != 0 || cB >= cA || uint64(cA-cB) < window {
+			continue
 		}
 		return (tB - tA) * pitHz / uint64(cA-cB)
 	}
