@@ -153,7 +153,7 @@ func checkTimers() error {
 		if el < d {
 			return fmt.Errorf("Sleep(%v) returned after %v", d, el)
 		}
-		if el > d+2*time.Second {
+		if el > d+5*time.Second {
 			return fmt.Errorf("Sleep(%v) took %v", d, el)
 		}
 	}
