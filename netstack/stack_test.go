@@ -18,6 +18,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"gvisor.dev/gvisor/pkg/tcpip"
+
 	"github.com/anykernel/anykernel/hal"
 	"github.com/anykernel/anykernel/hal/mem"
 )
@@ -235,7 +237,10 @@ func TestReset(t *testing.T) {
 	// Unread data at close makes the peer send RST (RFC 9293 §3.6.1).
 	_, err = c.Write([]byte("unread"))
 	require.NoError(t, err)
-	time.Sleep(50 * time.Millisecond)
+	require.Eventually(t, func() bool {
+		n, terr := s.(*TCPConn).ep.GetSockOptInt(tcpip.ReceiveQueueSizeOption)
+		return terr == nil && n > 0
+	}, 10*time.Second, time.Millisecond, "data never reached the server")
 	require.NoError(t, s.Close())
 	_, err = c.Read(make([]byte, 10))
 	require.Error(t, err)
