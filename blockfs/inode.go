@@ -28,6 +28,7 @@ type inode struct {
 	meta      []uint64 // blocks of the on-disk mapping (extent nodes or indirect blocks)
 
 	dataGen uint64 // bumped whenever file data or mapping changes
+	parent  uint32 // for directories: parent inode verified through '..'
 	opens   int    // open File handles
 	orphan  bool   // unlinked while open: freed on last close
 	dxDirty bool

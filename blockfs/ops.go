@@ -86,7 +86,7 @@ func (f *FS) walk(name string, follow bool) (*inode, error) {
 		if err != nil {
 			return nil, err
 		}
-		if next.isDir() && comp != ".." {
+		if next.isDir() && comp != ".." && next.parent != cur.ino {
 			// A directory has one parent: an entry naming some other
 			// directory (a loop in a corrupt image) is refused.
 			up, _, err := f.lookup(next, "..")
@@ -96,6 +96,7 @@ func (f *FS) walk(name string, follow bool) (*inode, error) {
 			if up != cur.ino || next.ino == EXT4_ROOT_INO || next.ino == cur.ino {
 				return nil, fmt.Errorf("blockfs: directory inode %d entry %q is directory %d whose parent is %d: %w", cur.ino, comp, next.ino, up, errCorrupt)
 			}
+			next.parent = cur.ino
 		}
 		if next.isLink() && (len(parts) > 0 || follow) {
 			links++
@@ -518,6 +519,7 @@ func (f *FS) rename(oldname, newname string) error {
 		if err := f.setEntry(src, "..", np.ino, EXT4_FT_DIR); err != nil {
 			return err
 		}
+		src.parent = np.ino
 		f.decDirLinks(op)
 		f.incLinks(np)
 	}
