@@ -27,6 +27,7 @@ type Stat struct {
 	Crtime     time.Time
 	Flags      uint32
 	Generation uint32
+	Rdev       uint64 // device number of a device node (Linux dev_t encoding)
 }
 
 type fileInfo struct {
@@ -77,7 +78,7 @@ func (f *FS) statInode(in *inode, name string) *fileInfo {
 		Mtime:  f.getTime(in, i_mtime, i_mtime_extra),
 		Ctime:  f.getTime(in, i_ctime, i_ctime_extra),
 		Crtime: f.getTime(in, i_crtime, i_crtime_extra),
-		Flags:  in.flags(), Generation: le32(in.raw, i_generation),
+		Flags:  in.flags(), Generation: le32(in.raw, i_generation), Rdev: rdev(in),
 	}}
 }
 

@@ -421,3 +421,33 @@ func TestSpecialFiles(t *testing.T) {
 	require.NoError(t, f.Close())
 	fsck(t, dev.Image())
 }
+
+// TestMknodKernelSees creates special files with blockfs and checks the
+// kernel's view of their type, mode and device numbers.
+func TestMknodKernelSees(t *testing.T) {
+	needKernel(t)
+	dev := newDev(t, mkfsImage(t, 16<<20, "-t", "ext4"))
+	f, err := Mount(dev, Options{})
+	require.NoError(t, err)
+	devs := map[string]uint64{"small": unix.Mkdev(4, 64), "large": unix.Mkdev(259, 70000)}
+	require.NoError(t, f.Mknod("small", fs.ModeDevice|fs.ModeCharDevice|0o620, devs["small"]))
+	require.NoError(t, f.Mknod("large", fs.ModeDevice|0o600, devs["large"]))
+	require.NoError(t, f.Mknod("fifo", fs.ModeNamedPipe|0o644, 0))
+	require.NoError(t, f.Mknod("sock", fs.ModeSocket|0o755, 0))
+	for n, d := range devs {
+		fi, err := f.Lstat(n)
+		require.NoError(t, err)
+		assert.Equal(t, d, fi.Sys().(*Stat).Rdev, n)
+	}
+	want := snapshotFS(t, f)
+	require.NoError(t, f.Close())
+	fsck(t, dev.Image())
+	dir := loopMount(t, writeImageFile(t, dev.Image()), "ro")
+	assertSameTree(t, want, snapshotHost(t, dir))
+	for n, d := range devs {
+		var st unix.Stat_t
+		require.NoError(t, unix.Lstat(filepath.Join(dir, n), &st))
+		assert.Equal(t, d, st.Rdev, n)
+	}
+	umount(t, dir)
+}

@@ -596,6 +596,14 @@ func (f *FS) copyEntry(src fs.FS, p string, mode fs.FileMode) error {
 			return f.Symlink(target, p)
 		case mode.IsRegular():
 			return f.copyFile(src, p, mode)
+		case mode&(fs.ModeDevice|fs.ModeNamedPipe|fs.ModeSocket) != 0:
+			var dev uint64
+			if info, err := fs.Stat(src, p); err == nil {
+				if st, ok := info.Sys().(*syscall.Stat_t); ok {
+					dev = uint64(st.Rdev)
+				}
+			}
+			return f.Mknod(p, mode, dev)
 		}
 		return nil
 	}

@@ -204,7 +204,7 @@ func (f *FS) newInode(parent *inode, mode uint16, dir bool) (*inode, error) {
 	f.setTime(in, i_ctime, i_ctime_extra, t)
 	f.setTime(in, i_mtime, i_mtime_extra, t)
 	f.setTime(in, i_crtime, i_crtime_extra, t)
-	if f.incompat&EXT4_FEATURE_INCOMPAT_EXTENTS != 0 && mode&S_IFMT != S_IFLNK {
+	if t := mode & S_IFMT; f.incompat&EXT4_FEATURE_INCOMPAT_EXTENTS != 0 && (t == S_IFREG || t == S_IFDIR) {
 		put32(raw, i_flags, EXT4_EXTENTS_FL)
 		put16(raw, i_block+eh_magic, EXT4_EXT_MAGIC)
 		put16(raw, i_block+eh_max, (iBlockLen-extentHeaderSize)/extentEntrySize)
@@ -862,4 +862,76 @@ func (f *FS) processOrphans() error {
 		ino = next
 	}
 	return nil
+}
+
+// Mknod creates a device node, fifo or socket: mode's type bits choose
+// (fs.ModeDevice, with fs.ModeCharDevice for a character device,
+// fs.ModeNamedPipe, fs.ModeSocket) and dev is the device number in Linux's
+// encoding (major<<8 | minor for small numbers, as unix.Mkdev gives).
+func (f *FS) Mknod(name string, mode fs.FileMode, dev uint64) error {
+	f.lock()
+	defer f.mu.Unlock()
+	return pathErr("mknod", name, f.mknod(name, mode, dev))
+}
+
+func (f *FS) mknod(name string, mode fs.FileMode, dev uint64) error {
+	if err := f.checkWritable(); err != nil {
+		return err
+	}
+	var t uint16
+	switch {
+	case mode&fs.ModeNamedPipe != 0:
+		t = S_IFIFO
+	case mode&fs.ModeSocket != 0:
+		t = S_IFSOCK
+	case mode&fs.ModeCharDevice != 0:
+		t = S_IFCHR
+	case mode&fs.ModeDevice != 0:
+		t = S_IFBLK
+	default:
+		return syscall.EINVAL
+	}
+	np, nb, err := f.walkParent(name)
+	if err != nil {
+		return err
+	}
+	if ino, _, err := f.lookup(np, nb); err != nil {
+		return err
+	} else if ino != 0 {
+		return fs.ErrExist
+	}
+	in, err := f.newInode(np, t|fileModeToExt(mode), false)
+	if err != nil {
+		return err
+	}
+	in.setLinks(1)
+	if t == S_IFCHR || t == S_IFBLK {
+		major, minor := uint32((dev>>8)&0xfff|(dev>>32)&^0xfff), uint32(dev&0xff|(dev>>12)&^0xff)
+		if major < 256 && minor < 256 {
+			put32(in.raw, i_block, major<<8|minor)
+		} else {
+			put32(in.raw, i_block+4, minor&0xff|major<<8|(minor&^0xff)<<12)
+		}
+	}
+	if err := f.addEntry(np, nb, in.ino, modeToFT(in.mode())); err != nil {
+		in.setLinks(0)
+		return errors.Join(err, f.releaseInode(in))
+	}
+	return nil
+}
+
+// rdev decodes a device inode's number into Linux's dev_t encoding.
+func rdev(in *inode) uint64 {
+	t := in.mode() & S_IFMT
+	if t != S_IFCHR && t != S_IFBLK {
+		return 0
+	}
+	var major, minor uint64
+	if old := le32(in.raw, i_block); old != 0 {
+		major, minor = uint64(old>>8&0xff), uint64(old&0xff)
+	} else {
+		n := le32(in.raw, i_block+4)
+		major, minor = uint64(n&0xfff00>>8), uint64(n&0xff|n>>12&0xfff00)
+	}
+	return major<<8&0xfff00 | major<<32&^0xfffffffffff | minor&0xff | minor<<12&0xffffff00000
 }

@@ -78,7 +78,42 @@ var (
 	_ gofs.NodeListxattrer   = (*node)(nil)
 	_ gofs.NodeRemovexattrer = (*node)(nil)
 	_ gofs.NodeFsyncer       = (*node)(nil)
+	_ gofs.NodeMknoder       = (*node)(nil)
 )
+
+func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	var t fs.FileMode
+	switch mode & syscall.S_IFMT {
+	case syscall.S_IFIFO:
+		t = fs.ModeNamedPipe
+	case syscall.S_IFSOCK:
+		t = fs.ModeSocket
+	case syscall.S_IFCHR:
+		t = fs.ModeDevice | fs.ModeCharDevice
+	case syscall.S_IFBLK:
+		t = fs.ModeDevice
+	case syscall.S_IFREG, 0:
+		f, err := n.fsys.OpenFile(n.child(name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, fs.FileMode(mode&0o777)|modeBits(mode))
+		if err != nil {
+			return nil, toErrno(err)
+		}
+		f.Close()
+	default:
+		return nil, syscall.EINVAL
+	}
+	p := n.child(name)
+	if t != 0 {
+		if err := n.fsys.Mknod(p, t|fs.FileMode(mode&0o777)|modeBits(mode), uint64(dev)); err != nil {
+			return nil, toErrno(err)
+		}
+	}
+	n.chownToCaller(ctx, p)
+	fi, err := n.fsys.Lstat(p)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	return n.newChild(ctx, fi, out), 0
+}
 
 // toErrno maps blockfs errors onto errno values.
 func toErrno(err error) syscall.Errno {
@@ -129,6 +164,7 @@ func fillAttr(st *blockfs.Stat, out *fuse.Attr) {
 	out.Nlink = uint32(st.Nlink)
 	out.Owner = fuse.Owner{Uid: st.Uid, Gid: st.Gid}
 	out.Blksize = 4096
+	out.Rdev = uint32(st.Rdev)
 	out.SetTimes(&st.Atime, &st.Mtime, &st.Ctime)
 }
 
