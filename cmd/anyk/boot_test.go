@@ -212,6 +212,7 @@ func TestBootDevices(t *testing.T) {
 	assert.Contains(t, r.console, "pci 00:00.0 8086:1237 class 06", "host bridge")
 	assert.Contains(t, r.console, " 1af4:1044 class 00 irq ", "modern virtio-rng")
 	assert.Contains(t, r.console, "dma ok\n")
+	assert.Contains(t, r.console, "virtio-rng at 00:02.0 read 64 bytes\n", "hal/virtio's driver over the platform")
 	assert.Regexp(t, `irq 8 fired [4-9] times`, r.console)
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -59,10 +60,13 @@ func AllocDMA(size, align int) (*DMA, error) {
 	return &DMA{Phys: uint64(r), Mem: mem}, nil
 }
 
-// IRQ is an interrupt line bound to an eventfd.
+// IRQ is an interrupt line bound to an eventfd. It also implements
+// virtio.Interrupt (see Wait).
 type IRQ struct {
-	line int
-	f    *os.File
+	line   int
+	f      *os.File
+	waitMu sync.Mutex
+	fired  bool
 }
 
 // OpenIRQ binds PIC line (1-15, not 2, the cascade) to a new descriptor
@@ -85,10 +89,10 @@ func OpenIRQ(line int) (*IRQ, error) {
 	return &IRQ{line: line, f: os.NewFile(fd, fmt.Sprintf("irq%d", line))}, nil
 }
 
-// Wait blocks (in the netpoller, holding no thread) until the line has
-// fired, and returns how many times it fired since the last Wait. The line
-// stays masked until Ack.
-func (q *IRQ) Wait() (uint64, error) {
+// Wait1 blocks (in the netpoller, holding no thread) until the line has
+// fired, and returns how many times it fired since the last Wait1. The
+// line stays masked until Ack.
+func (q *IRQ) Wait1() (uint64, error) {
 	var b [8]byte
 	if _, err := q.f.Read(b[:]); err != nil {
 		return 0, fmt.Errorf("dev: IRQ %d: %w", q.line, err)

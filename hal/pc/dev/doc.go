@@ -13,5 +13,8 @@
 // Interrupts are 8259 PIC lines (legacy INTx, as SeaBIOS routes PCI
 // interrupts on QEMU's pc machine): the kernel masks a line when it fires
 // and adds one to the line's eventfd; the driver reads the count with
-// [IRQ.Wait], services the device, and unmasks the line with [IRQ.Ack].
+// [IRQ.Wait1], services the device, and unmasks the line with [IRQ.Ack].
+//
+// [Config], [MMIO] (with [BAR]), [DMAPool] and [IRQ] implement the
+// interfaces hal/virtio's transports take, so its drivers run here.
 package dev
