@@ -237,10 +237,7 @@ func (l *link) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	}
 	for i, pkt := range all {
 		if err := l.writeOne(pkt); err != nil {
-			if i == 0 {
-				return 0, err
-			}
-			return i, nil
+			return i, err
 		}
 	}
 	return len(all), nil
@@ -306,12 +303,14 @@ func (l *link) writeBatch(all []*stack.PacketBuffer) (int, tcpip.Error) {
 	}
 	n, err := l.batch.WriteFrames(frames)
 	l.stats.txFrames.Add(uint64(n))
-	if n == 0 {
+	switch {
+	case err != nil:
 		l.stats.txErrors.Add(1)
-		if err != nil {
-			return 0, txError(err)
-		}
-		return 0, &tcpip.ErrMessageTooLong{}
+		return n, txError(err)
+	case n < len(all):
+		// A packet too large for the frame buffer stopped the batch.
+		l.stats.txErrors.Add(1)
+		return n, &tcpip.ErrMessageTooLong{}
 	}
 	return n, nil
 }
