@@ -206,9 +206,17 @@ func TestBootFatalFault(t *testing.T) {
 
 func TestBootDevices(t *testing.T) {
 	img := image(t, "examples/devices")
-	r := bootImage(t, runOptions{Image: img, Devices: []string{"virtio-rng-pci,disable-legacy=on"}})
+	disk := make([]byte, 1<<20)
+	for i := range disk {
+		disk[i] = byte(i*7 + i>>9)
+	}
+	diskPath := filepath.Join(t.TempDir(), "disk,1.img") // a comma QEMU must not split on
+	require.NoError(t, os.WriteFile(diskPath, disk, 0o644))
+	r := bootImage(t, runOptions{Image: img, Devices: []string{"virtio-rng-pci,disable-legacy=on"}, Drives: []string{diskPath}})
 	require.NoError(t, r.err)
 	assert.Equal(t, 0, r.code)
+	sum := sha256.Sum256(disk)
+	assert.Contains(t, r.console, fmt.Sprintf("virtio-blk at 00:03.0 1048576 bytes, sha256 of the first 1048576: %x\n", sum))
 	assert.Contains(t, r.console, "pci 00:00.0 8086:1237 class 06", "host bridge")
 	assert.Contains(t, r.console, " 1af4:1044 class 00 irq ", "modern virtio-rng")
 	assert.Contains(t, r.console, "dma ok\n")

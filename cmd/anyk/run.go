@@ -52,6 +52,7 @@ type runOptions struct {
 	Timeout time.Duration // 0: none
 	QEMU    string        // qemu-system-x86_64 if empty
 	Devices []string      // extra QEMU -device specifications
+	Drives  []string      // raw image files attached as modern virtio-blk PCI devices
 }
 
 func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -66,8 +67,9 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	fs.BoolVar(&o.Summary, "summary", false, "print kernel counters at exit")
 	fs.BoolVar(&o.NoVDSO, "novdso", false, "give the program no vDSO: every clock read is a system call")
 	fs.Var(&env, "env", "NAME=VALUE for the program's environment (repeatable)")
-	var devices deviceList
+	var devices, drives deviceList
 	fs.Var(&devices, "device", "extra QEMU -device specification (repeatable)")
+	fs.Var(&drives, "drive", "raw image file to attach as a virtio-blk PCI device (repeatable)")
 	fs.DurationVar(&o.Timeout, "timeout", 0, "kill the machine after this long (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -80,7 +82,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if len(rest) > 0 && rest[0] == "--" {
 		rest = rest[1:]
 	}
-	o.Args, o.Env, o.Devices = rest, env, devices
+	o.Args, o.Env, o.Devices, o.Drives = rest, env, devices, drives
 	code, err := boot(ctx, o, stdin, stdout, stderr)
 	if err != nil {
 		return err
@@ -138,6 +140,12 @@ func qemuArgs(o runOptions) []string {
 	}
 	for _, d := range o.Devices {
 		args = append(args, "-device", d)
+	}
+	for i, f := range o.Drives {
+		id := fmt.Sprintf("anykdrive%d", i)
+		args = append(args,
+			"-drive", "file="+strings.ReplaceAll(f, ",", ",,")+",if=none,format=raw,id="+id,
+			"-device", "virtio-blk-pci,disable-legacy=on,drive="+id)
 	}
 	return args
 }

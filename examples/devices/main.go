@@ -11,6 +11,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -48,7 +49,7 @@ func run(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(w, "dma ok")
-	if err := virtioRNG(w); err != nil {
+	if err := virtioDevices(w); err != nil {
 		return err
 	}
 	n, err := rtcInterrupts(ctx, 4)
@@ -59,12 +60,15 @@ func run(ctx context.Context, w io.Writer) error {
 	return nil
 }
 
-// virtioRNG drives the first modern virtio-rng PCI device, if any, with
-// hal/virtio's driver over the platform's PCI, DMA and interrupts.
-func virtioRNG(w io.Writer) error {
+// virtioDevices drives the modern virtio-rng and virtio-blk PCI devices
+// on bus 0 with hal/virtio's drivers over the platform's PCI, DMA and
+// interrupts: 64 random bytes from the one, the SHA-256 of the first MiB
+// (or all, if smaller) of the other.
+func virtioDevices(w io.Writer) error {
 	for d := uint8(0); d < 32; d++ {
 		cfg := dev.Config{Bus: 0, Device: d}
-		if cfg.Read16(0) != 0x1af4 || cfg.Read16(2) != 0x1040+uint16(virtio.DeviceEntropy) {
+		id := virtio.DeviceID(cfg.Read16(2) - 0x1040)
+		if cfg.Read16(0) != 0x1af4 || (id != virtio.DeviceEntropy && id != virtio.DeviceBlock) {
 			continue
 		}
 		irq, err := dev.OpenIRQ(int(cfg.Read8(0x3c)))
@@ -78,20 +82,34 @@ func virtioRNG(w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		rng, err := virtio.NewRNG(t, virtio.RNGOptions{})
-		if err != nil {
-			return err
+		switch id {
+		case virtio.DeviceEntropy:
+			rng, err := virtio.NewRNG(t, virtio.RNGOptions{})
+			if err != nil {
+				return err
+			}
+			defer rng.Close()
+			buf := make([]byte, 64)
+			if _, err := io.ReadFull(rng, buf); err != nil {
+				return err
+			}
+			if bytes.Count(buf, []byte{0}) == len(buf) {
+				return errors.New("virtio-rng returned zeros")
+			}
+			fmt.Fprintf(w, "virtio-rng at 00:%02x.0 read %d bytes\n", d, len(buf))
+		case virtio.DeviceBlock:
+			blk, err := virtio.NewBlock(t, virtio.BlockOptions{})
+			if err != nil {
+				return err
+			}
+			defer blk.Close()
+			n := min(blk.Size(), 1<<20)
+			buf := make([]byte, n)
+			if _, err := blk.ReadAt(buf, 0); err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "virtio-blk at 00:%02x.0 %d bytes, sha256 of the first %d: %x\n", d, blk.Size(), n, sha256.Sum256(buf))
 		}
-		defer rng.Close()
-		buf := make([]byte, 64)
-		if _, err := io.ReadFull(rng, buf); err != nil {
-			return err
-		}
-		if bytes.Count(buf, []byte{0}) == len(buf) {
-			return errors.New("virtio-rng returned zeros")
-		}
-		fmt.Fprintf(w, "virtio-rng at 00:%02x.0 read %d bytes\n", d, len(buf))
-		return nil
 	}
 	return nil
 }
