@@ -357,3 +357,66 @@ func TestStackCloseAbortsConnections(t *testing.T) {
 	ln2.Close()
 	pc.Close()
 }
+
+// TestMultipleNICsAndGateway gives one stack two NICs on different links
+// and reaches a host behind a gateway route on the second.
+func TestMultipleNICsAndGateway(t *testing.T) {
+	checkGoroutines(t)
+	ab1, ab2 := mem.NewNICPair(mem.NICOptions{})
+	ac1, ac2 := mem.NewNICPair(mem.NICOptions{})
+	sa, err := New(Options{})
+	require.NoError(t, err)
+	defer sa.Close()
+	sb, err := New(Options{})
+	require.NoError(t, err)
+	defer sb.Close()
+	sc, err := New(Options{})
+	require.NoError(t, err)
+	defer sc.Close()
+
+	nicB, err := sa.AddNIC(ab1, NICConfig{Name: "toB", Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}})
+	require.NoError(t, err)
+	nicC, err := sa.AddNIC(ac1, NICConfig{Name: "toC", Addresses: []netip.Prefix{netip.MustParsePrefix("10.1.0.1/24")}})
+	require.NoError(t, err)
+	_, err = sb.AddNIC(ab2, NICConfig{Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/24")}})
+	require.NoError(t, err)
+	cNIC, err := sc.AddNIC(ac2, NICConfig{Addresses: []netip.Prefix{netip.MustParsePrefix("10.1.0.2/24")}})
+	require.NoError(t, err)
+	// C also owns 10.2.0.5, reachable from A only through C as gateway.
+	require.NoError(t, sc.AddAddress(cNIC, netip.MustParsePrefix("10.2.0.5/32")))
+	require.NoError(t, sa.AddRoute(Route{Destination: netip.MustParsePrefix("10.2.0.0/16"), Gateway: netip.MustParseAddr("10.1.0.2"), NIC: nicC}))
+	assert.Contains(t, sa.Routes(), Route{Destination: netip.MustParsePrefix("10.2.0.0/16"), Gateway: netip.MustParseAddr("10.1.0.2"), NIC: nicC})
+	assert.Contains(t, sa.Routes(), Route{Destination: netip.MustParsePrefix("10.0.0.0/24"), NIC: nicB})
+
+	for _, tc := range []struct {
+		name string
+		st   *Stack
+		dial string
+	}{
+		{"first NIC", sb, "10.0.0.2:7"},
+		{"second NIC", sc, "10.1.0.2:7"},
+		{"via gateway", sc, "10.2.0.5:7"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := tc.st.Listen("tcp4", tc.dial)
+			require.NoError(t, err)
+			defer ln.Close()
+			go func() {
+				if c, err := ln.Accept(); err == nil {
+					_, _ = c.Write([]byte(tc.name))
+					c.Close()
+				}
+			}()
+			c, err := sa.Dial("tcp4", tc.dial)
+			require.NoError(t, err)
+			got, err := io.ReadAll(c)
+			c.Close()
+			require.NoError(t, err)
+			assert.Equal(t, tc.name, string(got))
+		})
+	}
+	assert.Equal(t, 1, sa.RemoveRoute(Route{Destination: netip.MustParsePrefix("10.2.0.0/16"), Gateway: netip.MustParseAddr("10.1.0.2"), NIC: nicC}))
+	_, err = sa.Dial("tcp4", "10.2.0.5:7")
+	assert.ErrorIs(t, err, syscall.ENETUNREACH)
+	assert.Error(t, sa.AddRoute(Route{Destination: netip.MustParsePrefix("10.3.0.0/16"), NIC: 99}))
+}
