@@ -86,3 +86,22 @@ func TestHTTP(t *testing.T) {
 		})
 	}
 }
+
+func TestEmptyReadDoesNotBlock(t *testing.T) {
+	sa, sb := testPair(t)
+	ln, err := sb.Listen("tcp", ":80")
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			defer c.Close()
+			_, _ = io.Copy(io.Discard, c)
+		}
+	}()
+	c, err := sa.Dial("tcp", "10.0.0.2:80")
+	require.NoError(t, err)
+	defer c.Close()
+	n, err := c.Read(nil)
+	assert.NoError(t, err)
+	assert.Zero(t, n)
+}

@@ -71,6 +71,9 @@ func (c *TCPConn) Read(b []byte) (int, error) {
 	if c.isClosed() {
 		return 0, c.opErr("read", net.ErrClosed)
 	}
+	if len(b) == 0 {
+		return 0, nil // as package net: no wait for data that cannot be stored
+	}
 	var notify chan struct{}
 	for {
 		if c.isClosed() {
