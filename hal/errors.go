@@ -25,6 +25,11 @@ var (
 	// device that was opened, or is by nature, read-only.
 	ErrReadOnly = errors.New("hal: device is read-only")
 
+	// ErrIO is wrapped by errors a device reports for a failed transfer
+	// (a medium error, a virtio-blk IOERR status): the request reached the
+	// device and the device said it failed.
+	ErrIO = errors.New("hal: device I/O error")
+
 	// ErrTimeout is returned by operations that gave up waiting for a device
 	// that did not answer in time (for example a stalled virtio queue).
 	ErrTimeout = errors.New("hal: device timed out")

@@ -14,8 +14,8 @@ import (
 )
 
 // ErrInjected is wrapped by every error a [FaultyBlock] makes up. It is an
-// I/O error: errors.Is(err, syscall.EIO) holds for it too.
-var ErrInjected = fmt.Errorf("mem: injected fault: %w", syscall.EIO)
+// I/O error: errors.Is(err, hal.ErrIO) and errors.Is(err, syscall.EIO) hold.
+var ErrInjected = fmt.Errorf("mem: injected fault: %w (%w)", hal.ErrIO, syscall.EIO)
 
 // blockErrNoDiscard is wrapped when a decorator's inner device cannot discard.
 var blockErrNoDiscard = fmt.Errorf("inner device cannot discard: %w", errors.ErrUnsupported)

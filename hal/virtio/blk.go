@@ -79,7 +79,7 @@ const (
 
 // ErrIO reports a block request the device completed with
 // VIRTIO_BLK_S_IOERR.
-var ErrIO = errors.New("virtio-blk: device reported an I/O error")
+var ErrIO = fmt.Errorf("virtio-blk: device reported an I/O error: %w", hal.ErrIO)
 
 var (
 	_ hal.BlockDevice    = (*Block)(nil)
