@@ -327,3 +327,13 @@ func TestBootProbe(t *testing.T) {
 	assert.Equal(t, 0, r.code)
 	assert.Equal(t, "PASS goroutines\nPASS maps\nPASS json\nPASS regexp\nPASS recursion\nPASS tls\n", r.console)
 }
+
+func TestBootVirtioNet(t *testing.T) {
+	img := image(t, "examples/devices")
+	r := bootImage(t, runOptions{Image: img, HubNICs: 2})
+	require.NoError(t, r.err)
+	assert.Equal(t, 0, r.code)
+	assert.Contains(t, r.console, "virtio-net at 00:02.0 mac ")
+	assert.Contains(t, r.console, "virtio-net at 00:03.0 mac ")
+	assert.Contains(t, r.console, "virtio-net: 100 frames crossed the hub\n")
+}

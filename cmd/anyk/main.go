@@ -2,7 +2,7 @@
 // them in QEMU.
 //
 //	anyk build [-o IMAGE] [-tags TAGS] [-boot both|multiboot|pvh] PACKAGE
-//	anyk run [-m SIZE] [-machine pc|q35|microvm] [-kvm] [-trace] [-summary] [-novdso] [-env NAME=VALUE]... [-device SPEC]... [-drive FILE]... [-timeout D] IMAGE [-- ARG...]
+//	anyk run [-m SIZE] [-machine pc|q35|microvm] [-kvm] [-trace] [-summary] [-novdso] [-env NAME=VALUE]... [-device SPEC]... [-drive FILE]... [-hubnics N] [-timeout D] IMAGE [-- ARG...]
 //	anyk measure [-boots N] IMAGE [-- ARG...]
 //
 // build compiles PACKAGE (which must import github.com/anykernel/anykernel/hal/pc)
@@ -53,7 +53,7 @@ func (e *exitError) Error() string { return fmt.Sprintf("program exited with sta
 
 const usage = `usage:
   anyk build [-o IMAGE] [-tags TAGS] [-boot both|multiboot|pvh] PACKAGE
-  anyk run [-m SIZE] [-machine pc|q35|microvm] [-kvm] [-trace] [-summary] [-novdso] [-env NAME=VALUE]... [-device SPEC]... [-drive FILE]... [-timeout D] IMAGE [-- ARG...]
+  anyk run [-m SIZE] [-machine pc|q35|microvm] [-kvm] [-trace] [-summary] [-novdso] [-env NAME=VALUE]... [-device SPEC]... [-drive FILE]... [-hubnics N] [-timeout D] IMAGE [-- ARG...]
   anyk measure [-boots N] IMAGE [-- ARG...]`
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {

@@ -53,6 +53,7 @@ type runOptions struct {
 	QEMU    string        // qemu-system-x86_64 if empty
 	Devices []string      // extra QEMU -device specifications
 	Drives  []string      // raw image files attached as modern virtio-blk PCI devices
+	HubNICs int           // modern virtio-net PCI NICs, all on one QEMU hub
 }
 
 func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -70,6 +71,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	var devices, drives deviceList
 	fs.Var(&devices, "device", "extra QEMU -device specification (repeatable)")
 	fs.Var(&drives, "drive", "raw image file to attach as a virtio-blk PCI device (repeatable)")
+	fs.IntVar(&o.HubNICs, "hubnics", 0, "virtio-net PCI NICs to attach, all connected to one QEMU hub")
 	fs.DurationVar(&o.Timeout, "timeout", 0, "kill the machine after this long (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -140,6 +142,12 @@ func qemuArgs(o runOptions) []string {
 	}
 	for _, d := range o.Devices {
 		args = append(args, "-device", d)
+	}
+	for i := 0; i < o.HubNICs; i++ {
+		id := fmt.Sprintf("anyknet%d", i)
+		args = append(args,
+			"-netdev", "hubport,hubid=0,id="+id,
+			"-device", "virtio-net-pci,disable-legacy=on,netdev="+id)
 	}
 	for i, f := range o.Drives {
 		id := fmt.Sprintf("anykdrive%d", i)
