@@ -146,12 +146,28 @@ func (f *FS) flushCache() error {
 		}
 	}
 	sortU64(blks)
-	for _, b := range blks {
-		c := f.cache[b]
-		if err := f.writeAt(c.data, int64(b)*int64(f.bs)); err != nil {
+	// Write runs of consecutive blocks with one call each.
+	var buf []byte
+	for i := 0; i < len(blks); {
+		j := i + 1
+		for j < len(blks) && blks[j] == blks[j-1]+1 && j-i < 256 {
+			j++
+		}
+		data := f.cache[blks[i]].data
+		if j-i > 1 {
+			buf = buf[:0]
+			for _, b := range blks[i:j] {
+				buf = append(buf, f.cache[b].data...)
+			}
+			data = buf
+		}
+		if err := f.writeAt(data, int64(blks[i])*int64(f.bs)); err != nil {
 			return err
 		}
-		c.dirty = false
+		for _, b := range blks[i:j] {
+			f.cache[b].dirty = false
+		}
+		i = j
 	}
 	return nil
 }
