@@ -61,8 +61,6 @@ type cblock struct {
 	dirty bool
 }
 
-const cacheLimit = 8192
-
 func (f *FS) checkBlock(blk uint64) error {
 	if blk >= f.blocksCount || blk < uint64(f.firstDataBlock) && blk != 0 {
 		return fmt.Errorf("blockfs: block %d outside the file system (%d blocks): %w", blk, f.blocksCount, errCorrupt)
@@ -113,14 +111,21 @@ func (f *FS) cacheInsert(blk uint64, c *cblock) { f.cache[blk] = c }
 // caller holds cached blocks or inodes), trims the caches.
 func (f *FS) lock() {
 	f.mu.Lock()
-	if len(f.cache) >= cacheLimit {
+	if len(f.cache) >= f.cacheLimit {
 		for k, v := range f.cache {
 			if !v.dirty {
 				delete(f.cache, k)
-				if len(f.cache) < cacheLimit/2 {
+				if len(f.cache) < f.cacheLimit/2 {
 					break
 				}
 			}
+		}
+	}
+	if len(f.cache) >= 2*f.cacheLimit && !f.readOnly && !f.closed {
+		// Mostly dirty: write the metadata back (a consistent state, as
+		// every operation leaves one) without the device flush of Sync.
+		if err := f.writeback(); err != nil {
+			f.log.Warn("blockfs: background writeback failed", "err", err)
 		}
 	}
 	if len(f.inodes) >= inodeCacheLimit {

@@ -40,6 +40,10 @@ type Options struct {
 	// Now returns the time stamped on inodes and the superblock; nil means
 	// time.Now.
 	Now func() time.Time
+	// CacheBlocks bounds the metadata blocks kept in memory between
+	// operations (modified ones are written back when twice as many
+	// accumulate); 0 means 8192.
+	CacheBlocks int
 }
 
 // FS is a mounted ext4 file system.
@@ -79,8 +83,9 @@ type FS struct {
 	sbDirty        bool
 	mountState     uint16 // s_state when mounted, restored by Close
 
-	cache  map[uint64]*cblock
-	inodes map[uint32]*inode
+	cache      map[uint64]*cblock
+	cacheLimit int
+	inodes     map[uint32]*inode
 
 	allocGoal uint64
 
@@ -121,6 +126,10 @@ func Mount(dev hal.BlockDevice, opts Options) (*FS, error) {
 	}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
+	}
+	f.cacheLimit = opts.CacheBlocks
+	if f.cacheLimit <= 0 {
+		f.cacheLimit = 8192
 	}
 	if err := f.loadSuper(); err != nil {
 		return nil, err
@@ -555,6 +564,18 @@ func (f *FS) syncLocked() error {
 	if f.readOnly {
 		return nil
 	}
+	if err := f.writeback(); err != nil {
+		return err
+	}
+	if err := f.dev.Sync(); err != nil {
+		return fmt.Errorf("blockfs: device sync: %w", err)
+	}
+	return nil
+}
+
+// writeback writes every modified inode, bitmap, descriptor and the
+// superblock to the device, without flushing the device.
+func (f *FS) writeback() error {
 	for _, ino := range f.inodes {
 		if err := f.flushInode(ino); err != nil {
 			return err
@@ -592,13 +613,7 @@ func (f *FS) syncLocked() error {
 		}
 		f.sbDirty = false
 	}
-	if err := f.flushCache(); err != nil {
-		return err
-	}
-	if err := f.dev.Sync(); err != nil {
-		return fmt.Errorf("blockfs: device sync: %w", err)
-	}
-	return nil
+	return f.flushCache()
 }
 
 func (f *FS) writeSuper() error {

@@ -37,7 +37,7 @@ func TestRandomOpsAgainstHost(t *testing.T) {
 		t.Run(k.name, func(t *testing.T) {
 			host := t.TempDir()
 			dev := newDev(t, mkfsImage(t, 64<<20, k.args...))
-			f, err := Mount(dev, Options{})
+			f, err := Mount(dev, Options{CacheBlocks: 32}) // constant eviction and writeback
 			require.NoError(t, err)
 			rng := rand.New(rand.NewPCG(1, uint64(len(k.name))))
 			var names []string
