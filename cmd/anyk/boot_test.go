@@ -337,3 +337,14 @@ func TestBootVirtioNet(t *testing.T) {
 	assert.Contains(t, r.console, "virtio-net at 00:03.0 mac ")
 	assert.Contains(t, r.console, "virtio-net: 100 frames crossed the hub\n")
 }
+
+// TestBootNetTCP runs two netstacks in one unikernel over two virtio-net
+// NICs on a QEMU hub and moves 4 MiB over TCP between them.
+func TestBootNetTCP(t *testing.T) {
+	img := image(t, "examples/nettcp")
+	r := bootImage(t, runOptions{Image: img, HubNICs: 2, Args: []string{"4194304"}})
+	require.NoError(t, r.err)
+	assert.Equal(t, 0, r.code)
+	assert.Contains(t, r.console, "tcp: 4194304 bytes over two virtio-net NICs, sha256 ok\n")
+	assert.Regexp(t, `nettcp: [0-9.]+ MB/s`, r.console)
+}

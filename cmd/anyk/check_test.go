@@ -46,7 +46,7 @@ func TestCheckKernelCode(t *testing.T) {
 // TestKernelHonest disassembles the built images and fails if kernel code
 // calls into the runtime beyond the allowed few or takes a write barrier.
 func TestKernelHonest(t *testing.T) {
-	for _, pkg := range []string{"examples/hello", "examples/stress", "examples/probe"} {
+	for _, pkg := range []string{"examples/hello", "examples/stress", "examples/probe", "examples/nettcp"} {
 		t.Run(pkg, func(t *testing.T) {
 			img := image(t, pkg)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
