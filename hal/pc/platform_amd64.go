@@ -1,9 +1,6 @@
 package pc
 
-import (
-	"github.com/anykernel/anykernel/compat/linux"
-	"github.com/anykernel/anykernel/hal/pc/dev"
-)
+import "github.com/anykernel/anykernel/compat/linux"
 
 // irqFD maps a PIC line to the eventfd it notifies, plus one (0: unbound).
 var irqFD [16]uint64
@@ -15,11 +12,11 @@ func platformCall(t int) bool {
 	r := &th.Regs
 	var ret int64
 	switch r.RAX {
-	case dev.SysPlatform:
-		ret = dev.PlatformMagic
-	case dev.SysDMAAlloc:
+	case SysPlatform:
+		ret = PlatformMagic
+	case SysDMAAlloc:
 		ret = dmaAlloc(r.RDI, r.RSI)
-	case dev.SysIRQBind:
+	case SysIRQBind:
 		line, fd := r.RDI, r.RSI
 		switch {
 		case line == 0 || line == 2 || line > 15:
@@ -32,7 +29,7 @@ func platformCall(t int) bool {
 			irqFD[line] = fd + 1
 			unmaskIRQ(int(line))
 		}
-	case dev.SysIRQAck:
+	case SysIRQAck:
 		line := r.RDI
 		if line > 15 || irqFD[line] == 0 {
 			ret = -int64(linux.EINVAL)

@@ -7,18 +7,20 @@ import (
 	"sync"
 	"syscall"
 	"unsafe"
+
+	"github.com/anykernel/anykernel/hal/pc"
 )
 
 // Private system calls served by hal/pc (numbers Linux leaves unused).
 const (
-	SysPlatform = 0x5a00 + iota // () -> PlatformMagic
-	SysDMAAlloc                 // (pages, alignPages) -> physical address
-	SysIRQBind                  // (line, eventfd) -> 0
-	SysIRQAck                   // (line) -> 0; unmasks the line
+	SysPlatform = pc.SysPlatform // () -> PlatformMagic
+	SysDMAAlloc = pc.SysDMAAlloc // (pages, alignPages) -> physical address
+	SysIRQBind  = pc.SysIRQBind  // (line, eventfd) -> 0
+	SysIRQAck   = pc.SysIRQAck   // (line) -> 0; unmasks the line
 )
 
 // PlatformMagic is SysPlatform's answer on the bare-metal platform.
-const PlatformMagic = 0x616e796b // "anyk"
+const PlatformMagic = pc.PlatformMagic
 
 // Available reports whether the program runs on the bare-metal platform.
 func Available() bool {
