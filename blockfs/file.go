@@ -208,7 +208,9 @@ func (f *FS) ReadFile(name string) ([]byte, error) {
 		return nil, pathErr("read", name, syscall.EISDIR)
 	}
 	size := in.size()
-	if size > 1<<40 {
+	// A file larger than both 1 GiB and the device is sparse (or its size
+	// is corrupt): read it through Open rather than into one buffer.
+	if size > 1<<30 && size > uint64(f.devSize) || size > 1<<40 {
 		return nil, pathErr("read", name, syscall.EFBIG)
 	}
 	buf := make([]byte, size)
