@@ -47,6 +47,7 @@ func TestNIC(t *testing.T, makePair func(t *testing.T) (a, b hal.NIC)) {
 	run("ConcurrentWriters", testNICConcurrentWriters)
 	run("Batch", testNICBatch)
 	run("Offload", testNICOffload)
+	run("Vec", testNICVec)
 	run("CloseUnblocksRead", testNICCloseUnblocksRead)
 	run("UseAfterClose", testNICUseAfterClose)
 }

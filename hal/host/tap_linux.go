@@ -45,6 +45,7 @@ var (
 	_ hal.NIC        = (*TAP)(nil)
 	_ hal.BatchNIC   = (*TAP)(nil)
 	_ hal.OffloadNIC = (*TAP)(nil)
+	_ hal.VecNIC     = (*TAP)(nil)
 )
 
 // tapTxOffload is what the kernel accepts in written headers no matter what
@@ -65,12 +66,15 @@ const tapMaxRead = hal.MaxOffloadFrame
 type rxOp struct {
 	t       *TAP
 	hb      [hal.NetHdrLen]byte
-	iov     [3][]byte
+	iov     [][]byte // header, frame buffers, scratch
+	one1    [1][]byte
 	scratch []byte // catches the rest of a frame longer than the buffer
 
-	// one frame (ReadFrame, ReadFrameHdr)
-	p  []byte
-	fr frame
+	// one frame (ReadFrame, ReadFrameHdr; ReadFrameHdrVec scatters it
+	// across vec)
+	p   []byte
+	vec [][]byte
+	fr  frame
 	// a batch (ReadFrames)
 	bufs  [][]byte
 	sizes []int
@@ -79,12 +83,14 @@ type rxOp struct {
 	err  error
 	one  func(fd uintptr) bool
 	many func(fd uintptr) bool
+	sc   func(fd uintptr) bool
 }
 
 var rxPool = sync.Pool{New: func() any {
-	op := &rxOp{scratch: make([]byte, tapMaxRead)}
+	op := &rxOp{scratch: make([]byte, tapMaxRead), iov: make([][]byte, 0, hal.MaxVecBufs+2)}
 	op.one = op.readOne
 	op.many = op.readMany
+	op.sc = op.readVec
 	return op
 }}
 
@@ -96,7 +102,9 @@ func (t *TAP) getRx() *rxOp {
 
 func putRx(op *rxOp) {
 	op.t, op.p, op.bufs, op.sizes, op.err = nil, nil, nil, nil, nil
-	op.iov = [3][]byte{}
+	clear(op.iov[:cap(op.iov)])
+	op.iov = op.iov[:0]
+	op.one1[0], op.vec = nil, nil
 	rxPool.Put(op)
 }
 
@@ -283,15 +291,23 @@ type frame struct {
 // It must run inside a RawConn callback. A frame longer than p is consumed
 // and reported with n = -1.
 func (op *rxOp) recv(fd int, p []byte) (frame, error) {
+	op.one1[0] = p
+	return op.recvVec(fd, op.one1[:], len(p))
+}
+
+// recvVec is recv scattering the frame across bufs, whose lengths add up
+// to total.
+func (op *rxOp) recvVec(fd int, bufs [][]byte, total int) (frame, error) {
 	t := op.t
 	iov := op.iov[:0]
 	if t.vnet {
 		iov = append(iov, op.hb[:])
 	}
-	iov = append(iov, p)
-	if len(p) < tapMaxRead {
-		iov = append(iov, op.scratch[:tapMaxRead-len(p)])
+	iov = append(iov, bufs...)
+	if total < tapMaxRead {
+		iov = append(iov, op.scratch[:tapMaxRead-total])
 	}
+	op.iov = iov
 	var n int
 	var err error
 	for {
@@ -315,12 +331,12 @@ func (op *rxOp) recv(fd int, p []byte) (frame, error) {
 		if err != nil {
 			return frame{}, err
 		}
-		if n > len(p) {
+		if n > total {
 			return frame{n: -1}, nil
 		}
 		return frame{n: n, hdr: h}, nil
 	}
-	if n > len(p) {
+	if n > total {
 		return frame{n: -1}, nil
 	}
 	return frame{n: n}, nil
@@ -329,6 +345,16 @@ func (op *rxOp) recv(fd int, p []byte) (frame, error) {
 // readOne is the poller callback of a single-frame read.
 func (op *rxOp) readOne(fd uintptr) bool {
 	op.fr, op.err = op.recv(int(fd), op.p)
+	return op.err != nil || !op.fr.again
+}
+
+// readVec is the poller callback of a scattered single-frame read.
+func (op *rxOp) readVec(fd uintptr) bool {
+	total := 0
+	for _, b := range op.vec {
+		total += len(b)
+	}
+	op.fr, op.err = op.recvVec(int(fd), op.vec, total)
 	return op.err != nil || !op.fr.again
 }
 
@@ -444,6 +470,92 @@ func (t *TAP) ReadFrameHdr(p []byte) (int, hal.NetHdr, error) {
 		}
 		return fr.n, fr.hdr, nil
 	}
+}
+
+// ReadFrameHdrVec reads one frame and its virtio-net header, scattering the
+// frame across bufs with one readv(2); see hal.VecNIC. It accepts up to
+// hal.MaxVecBufs buffers.
+func (t *TAP) ReadFrameHdrVec(bufs [][]byte) (int, hal.NetHdr, error) {
+	if len(bufs) > hal.MaxVecBufs {
+		return 0, hal.NetHdr{}, fmt.Errorf("host: TAP %s: read: %d buffers, at most %d: %w", t.name, len(bufs), hal.MaxVecBufs, errors.ErrUnsupported)
+	}
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
+	}
+	rxOn := hal.Offload(t.offload.Load())&tapRxOffload != 0
+	for {
+		fr, err := t.readScatter(bufs)
+		if err != nil {
+			return 0, hal.NetHdr{}, err
+		}
+		if !rxOn && fr.n >= 0 && (fr.hdr.GSOType&^hal.GSOECN != hal.GSONone || fr.hdr.Flags&hal.NetHdrFNeedsCsum != 0) {
+			// A frame left over from a time offload was on; plain
+			// needs it flat.
+			flat := make([]byte, fr.n)
+			gather(flat, bufs)
+			if !t.plain(&fr, flat) {
+				continue
+			}
+			scatter(bufs, flat)
+		}
+		fr.hdr = t.rxHdr(fr.hdr, rxOn)
+		if fr.n < 0 {
+			return 0, hal.NetHdr{}, t.shortErr(total)
+		}
+		if fr.n < hal.EthernetHeaderLen {
+			continue
+		}
+		return fr.n, fr.hdr, nil
+	}
+}
+
+// gather copies the start of bufs into dst.
+func gather(dst []byte, bufs [][]byte) {
+	n := 0
+	for _, b := range bufs {
+		if n == len(dst) {
+			return
+		}
+		n += copy(dst[n:], b)
+	}
+}
+
+// scatter copies src across the start of bufs.
+func scatter(bufs [][]byte, src []byte) {
+	for _, b := range bufs {
+		if len(src) == 0 {
+			return
+		}
+		src = src[copy(b, src):]
+	}
+}
+
+// rxHdr is the header a reader gets: only what the granted abilities allow.
+func (t *TAP) rxHdr(h hal.NetHdr, rxOn bool) hal.NetHdr {
+	if !rxOn {
+		return hal.NetHdr{}
+	}
+	h.Flags &= hal.NetHdrFNeedsCsum | hal.NetHdrFDataValid
+	return h
+}
+
+// readScatter waits for and reads one frame into bufs.
+func (t *TAP) readScatter(bufs [][]byte) (frame, error) {
+	if t.closed.Load() {
+		return frame{}, t.ioErr("read", hal.ErrClosed)
+	}
+	op := t.getRx()
+	defer putRx(op)
+	op.vec = bufs
+	err := t.rc.Read(op.sc)
+	if err == nil {
+		err = op.err
+	}
+	if err != nil {
+		return frame{}, t.ioErr("read", err)
+	}
+	return op.fr, nil
 }
 
 // ReadFrames reads up to len(bufs) frames, waiting only for the first; see
