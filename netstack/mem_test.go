@@ -73,12 +73,21 @@ func TestLossySwitch(t *testing.T) {
 					return
 				}
 				defer c.Close()
-				go func() { _, _ = io.Copy(c, io.LimitReader(newPRNG(7), size)) }()
+				// Close only after both halves are done: closing while the
+				// writer still has data to send would cut the client short.
+				wrote := make(chan error, 1)
+				go func() {
+					_, err := io.Copy(c, io.LimitReader(newPRNG(7), size))
+					wrote <- err
+				}()
 				h := sha256.New()
 				n, err := io.CopyN(h, c, size)
 				var r result
 				copy(r.sum[:], h.Sum(nil))
 				r.n, r.err = n, err
+				if werr := <-wrote; r.err == nil {
+					r.err = werr
+				}
 				serverGot <- r
 			}()
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
