@@ -7,8 +7,11 @@
 //
 // creates the TAP device anyk0, gives the host side 192.168.77.1/24 (only on
 // that device), answers on 192.168.77.2 and prints the curl command to try.
-// With -dir it serves a directory instead of its built-in page; with
-// -setup=false it uses an existing TAP device configured by someone else.
+// The site is served from a blockfs (ext4) file system: by default an image
+// made at start, in memory, by blockfs.Mkfs from the built-in page (or from
+// the directory given with -dir); with -image, an existing ext4 image file
+// mounted read-only. With -setup=false it uses an existing TAP device
+// configured by someone else.
 package main
 
 import (
@@ -28,7 +31,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/anykernel/anykernel/blockfs"
+	"github.com/anykernel/anykernel/hal"
 	"github.com/anykernel/anykernel/hal/host"
+	"github.com/anykernel/anykernel/hal/mem"
 	"github.com/anykernel/anykernel/netstack"
 )
 
@@ -51,6 +57,7 @@ type config struct {
 	host    netip.Prefix
 	port    int
 	dir     string
+	image   string
 	setup   bool
 	offload bool
 }
@@ -62,7 +69,8 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	addr := fl.String("addr", "192.168.77.2/24", "netstack's address on the link")
 	hostAddr := fl.String("host", "192.168.77.1/24", "host side's address, assigned to the TAP device with -setup")
 	port := fl.Int("port", 80, "HTTP port")
-	dir := fl.String("dir", "", "directory to serve (default: the built-in page)")
+	dir := fl.String("dir", "", "directory copied into the in-memory blockfs image (default: the built-in page)")
+	image := fl.String("image", "", "serve this ext4 image file (mounted read-only) instead of building one")
 	setup := fl.Bool("setup", true, "configure the host side of the TAP device with ip(8); needs root")
 	offload := fl.Bool("offload", true, "use virtio-net header offload (TSO, checksums) on the TAP device")
 	if err := fl.Parse(args); err != nil {
@@ -71,7 +79,10 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	if fl.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected arguments %q", fl.Args())
 	}
-	c := config{tap: *tap, port: *port, dir: *dir, setup: *setup, offload: *offload}
+	c := config{tap: *tap, port: *port, dir: *dir, image: *image, setup: *setup, offload: *offload}
+	if c.dir != "" && c.image != "" {
+		return c, errors.New("-dir and -image exclude each other")
+	}
 	var err error
 	if c.addr, err = netip.ParsePrefix(*addr); err != nil {
 		return c, fmt.Errorf("-addr: %w", err)
@@ -93,12 +104,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 	if err != nil {
 		return err
 	}
-	var files fs.FS
-	if cfg.dir != "" {
-		files = os.DirFS(cfg.dir)
-	} else if files, err = fs.Sub(content, "content"); err != nil {
+	site, err := openSite(cfg)
+	if err != nil {
 		return err
 	}
+	defer site.Close()
+	fmt.Fprintf(stdout, "httpd: site on blockfs: %s\n", site.desc)
 
 	tap, err := host.OpenTAP(cfg.tap, host.TAPOptions{VNetHdr: cfg.offload})
 	if err != nil {
@@ -123,7 +134,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: http.FileServerFS(files), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: http.FileServerFS(site.fs), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
@@ -148,6 +159,82 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		return err
 	}
 	return nil
+}
+
+// site is the mounted file system the server reads from.
+type site struct {
+	fs   *blockfs.FS
+	dev  hal.BlockDevice
+	desc string
+}
+
+func (s *site) Close() error {
+	return errors.Join(s.fs.Close(), s.dev.Close())
+}
+
+// openSite mounts the image given with -image, or builds one in memory with
+// blockfs.Mkfs from -dir or the built-in page.
+func openSite(cfg config) (*site, error) {
+	if cfg.image != "" {
+		dev, err := host.OpenFile(cfg.image, host.FileOptions{ReadOnly: true})
+		if err != nil {
+			return nil, err
+		}
+		fsys, err := blockfs.Mount(dev, blockfs.Options{ReadOnly: true})
+		if err != nil {
+			dev.Close()
+			return nil, fmt.Errorf("mount %s: %w", cfg.image, err)
+		}
+		return &site{fs: fsys, dev: dev, desc: "image " + cfg.image + " (read-only)"}, nil
+	}
+	var root fs.FS
+	from := "the built-in page"
+	if cfg.dir != "" {
+		root, from = os.DirFS(cfg.dir), cfg.dir
+	} else {
+		var err error
+		if root, err = fs.Sub(content, "content"); err != nil {
+			return nil, err
+		}
+	}
+	total, err := treeSize(root)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", from, err)
+	}
+	// Room for the data twice over plus metadata and the journal; the RAM
+	// disk only allocates what is written.
+	size := max(32<<20, (2*total+16<<20+1<<20-1)&^(1<<20-1))
+	dev, err := mem.NewBlock(size, mem.BlockOptions{})
+	if err != nil {
+		return nil, err
+	}
+	if err := blockfs.Mkfs(dev, blockfs.MkfsOptions{Label: "httpd", Root: root}); err != nil {
+		return nil, fmt.Errorf("mkfs from %s: %w", from, err)
+	}
+	fsys, err := blockfs.Mount(dev, blockfs.Options{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	return &site{fs: fsys, dev: dev, desc: fmt.Sprintf("%d MiB in-memory image made by Mkfs from %s", size>>20, from)}, nil
+}
+
+// treeSize adds up the sizes of the regular files in root.
+func treeSize(root fs.FS) (int64, error) {
+	var total int64
+	err := fs.WalkDir(root, ".", func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			total += info.Size()
+		}
+		return nil
+	})
+	return total, err
 }
 
 // setupHost gives the host side of the TAP device its address and brings

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/anykernel/anykernel/hal/mem"
 	"github.com/anykernel/anykernel/internal/netns"
 	"github.com/anykernel/anykernel/internal/testenv"
 )
@@ -28,6 +31,7 @@ func TestParseArgs(t *testing.T) {
 		{"bad address", []string{"-addr", "nonsense"}, true},
 		{"bad port", []string{"-port", "70000"}, true},
 		{"stray argument", []string{"extra"}, true},
+		{"dir and image", []string{"-dir", "/tmp", "-image", "x.img"}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,6 +65,40 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// mke2fsImage makes an ext4 image of dir with the real mke2fs.
+func mke2fsImage(t *testing.T, dir string) string {
+	t.Helper()
+	testenv.NeedCommand(t, "mke2fs")
+	img := filepath.Join(t.TempDir(), "site.img")
+	out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext4", "-d", dir, img, "8M").CombinedOutput()
+	require.NoError(t, err, "mke2fs: %s", out)
+	return img
+}
+
+// TestSiteFromEmbedded checks the default site: an image made by Mkfs from
+// the built-in page serves the same bytes, and the image passes e2fsck.
+func TestSiteFromEmbedded(t *testing.T) {
+	cfg, err := parseArgs(nil, io.Discard)
+	require.NoError(t, err)
+	s, err := openSite(cfg)
+	require.NoError(t, err)
+	defer s.Close()
+	want, err := content.ReadFile("content/index.html")
+	require.NoError(t, err)
+	got, err := fs.ReadFile(s.fs, "index.html")
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+	assert.Contains(t, s.desc, "built-in page")
+
+	if _, err := exec.LookPath("e2fsck"); err != nil {
+		testenv.Missing(t, "e2fsck not found")
+	}
+	img := filepath.Join(t.TempDir(), "site.img")
+	require.NoError(t, os.WriteFile(img, s.dev.(*mem.Block).Image(), 0o644))
+	out, err := exec.Command("e2fsck", "-fn", img).CombinedOutput()
+	require.NoError(t, err, "e2fsck -fn on the Mkfs image: %s", out)
+}
+
 // TestRunServesOverTAP runs the example exactly as make run does, inside a
 // private network namespace, and fetches pages with the printed curl
 // command.
@@ -77,6 +115,7 @@ func TestRunServesOverTAP(t *testing.T) {
 	}{
 		{"built-in page", "/", "Hello from anykernel", nil},
 		{"directory without offload", "/hello.txt", "hello from a directory", []string{"-dir", dir, "-offload=false"}},
+		{"image made by mke2fs", "/hello.txt", "hello from a directory", []string{"-image", mke2fsImage(t, dir)}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
