@@ -11,4 +11,7 @@ if [[ $(id -u) -ne 0 ]]; then
 	echo "make run: needs root to create the TAP device and give the host side an address; try: sudo make run" >&2
 	exit 1
 fi
-exec go run ./examples/httpd "$@"
+mkdir -p bin
+go build -o bin/httpd ./examples/httpd
+echo "make run: starting bin/httpd (Ctrl-C stops it; its TAP device goes away with it)"
+exec bin/httpd "$@"
