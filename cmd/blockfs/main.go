@@ -183,7 +183,7 @@ func cmdLs(args []string, stdout io.Writer) error {
 				name += " -> " + t
 			}
 		}
-		fmt.Fprintf(tw, "%v\t%d\t %s\t%s\n", fi.Mode(), fi.Size(), fi.ModTime().UTC().Format("2006-01-02 15:04"), name)
+		fmt.Fprintf(tw, "%v\t %d\t %s\t %s\n", fi.Mode(), fi.Size(), fi.ModTime().UTC().Format("2006-01-02 15:04"), name)
 	}
 	return tw.Flush()
 }
