@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/netip"
@@ -291,8 +292,18 @@ func TestRetransmitTiming(t *testing.T) {
 // software and drop the damaged ones: the data arrives intact and the
 // endpoint counts checksum errors.
 func TestCorruptFramesRejected(t *testing.T) {
+	for _, scatter := range []bool{false, true} {
+		t.Run(fmt.Sprintf("scatter=%v", scatter), func(t *testing.T) { testCorruptFramesRejected(t, scatter) })
+	}
+}
+
+func testCorruptFramesRejected(t *testing.T, scatter bool) {
 	checkGoroutines(t)
-	a, b := mem.NewNICPair(mem.NICOptions{})
+	a, mb := mem.NewNICPair(mem.NICOptions{})
+	var b hal.NIC = mb
+	if scatter {
+		b = &scatterNIC{OffloadNIC: mb}
+	}
 	fa := mem.NewFaultyNIC(a, mem.NICFaults{Seed: 5, Corrupt: 0.02})
 	opts := Options{TCP: TCPOptions{MinRTO: 20 * time.Millisecond}}
 	sa, err := New(opts)
@@ -332,4 +343,7 @@ func TestCorruptFramesRejected(t *testing.T) {
 	st, err := sb.NICStats(idb)
 	require.NoError(t, err)
 	assert.NotZero(t, st.ChecksumErrors, "corrupted frames reached the stack unchecked (%+v, faults %+v)", st, fa.Stats())
+	if s, ok := b.(*scatterNIC); ok {
+		assert.NotZero(t, s.vecReads.Load(), "scatter receive path not used")
+	}
 }

@@ -86,13 +86,24 @@ func TestTCPEcho(t *testing.T) {
 		{"plain", NICConfig{DisableOffload: true}, 1500},
 		{"plain jumbo", NICConfig{DisableOffload: true}, 9000},
 		{"offload minimum IPv6 mtu", NICConfig{}, 1280},
+		{"offload scatter receive", NICConfig{}, 1500},
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			checkGoroutines(t)
 			a, b := mem.NewNICPair(mem.NICOptions{MTU: m.mtu})
-			sa, sb := newStackPair(t, a, b, Options{}, m.cfg)
+			var na, nb hal.NIC = a, b
+			var va, vb *scatterNIC
+			if m.name == "offload scatter receive" {
+				va, vb = &scatterNIC{OffloadNIC: a}, &scatterNIC{OffloadNIC: b}
+				na, nb = va, vb
+			}
+			sa, sb := newStackPair(t, na, nb, Options{}, m.cfg)
 			testTCPEcho(t, sa, sb)
+			if va != nil {
+				assert.NotZero(t, va.vecReads.Load(), "scatter receive path not used")
+				assert.NotZero(t, vb.vecReads.Load(), "scatter receive path not used")
+			}
 			st, err := sa.NICStats(LoopbackNIC + 1)
 			require.NoError(t, err)
 			if m.cfg.DisableOffload {
