@@ -2,6 +2,8 @@ package blockfs
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 )
 
 // Check verifies the file system's consistency without modifying it and
@@ -103,14 +105,28 @@ func (f *FS) Check() ([]string, error) {
 	}
 	// Directory tree and link counts.
 	links := map[uint32]int{}
-	seen := map[uint32]bool{}
-	var walk func(dir *inode, parent uint32, depth int)
-	walk = func(dir *inode, parent uint32, depth int) {
-		if seen[dir.ino] || depth > 4096 {
-			report("directory inode %d reached twice", dir.ino)
+	// The entry through which each directory was first reached: a second
+	// one is a hard-linked directory or a loop, and is not followed.
+	type ref struct {
+		dir  uint32
+		name string
+	}
+	reached := map[uint32]ref{}
+	var walk func(dir *inode, parent uint32, name string, depth int)
+	walk = func(dir *inode, parent uint32, name string, depth int) {
+		if dir.ino == EXT4_ROOT_INO && depth > 0 {
+			report("directory inode %d: entry %q names the root directory", parent, name)
 			return
 		}
-		seen[dir.ino] = true
+		if r, ok := reached[dir.ino]; ok {
+			report("directory inode %d is named by entry %q in directory %d and by entry %q in directory %d", dir.ino, r.name, r.dir, name, parent)
+			return
+		}
+		if depth > 4096 {
+			report("directory inode %d: more than 4096 levels below the root", dir.ino)
+			return
+		}
+		reached[dir.ino] = ref{parent, name}
 		ents, err := f.readDirAll(dir)
 		if err != nil {
 			report("directory inode %d: %v", dir.ino, err)
@@ -144,7 +160,7 @@ func (f *FS) Check() ([]string, error) {
 				report("directory inode %d: lookup of %q finds %d (%v), want %d", dir.ino, e.name, ino, err, e.ino)
 			}
 			if child.isDir() {
-				walk(child, dir.ino, depth+1)
+				walk(child, dir.ino, e.name, depth+1)
 			}
 		}
 	}
@@ -152,13 +168,14 @@ func (f *FS) Check() ([]string, error) {
 	if !ok || !root.isDir() {
 		report("root inode is missing or not a directory")
 	} else {
-		walk(root, EXT4_ROOT_INO, 0)
+		walk(root, EXT4_ROOT_INO, ".", 0)
 	}
 	internal := map[uint32]bool{}
 	for _, off := range []int{s_journal_inum, s_usr_quota_inum, s_grp_quota_inum, s_prj_quota_inum, s_orphan_file_inum} {
 		internal[le32(f.sb, off)] = true
 	}
-	for ino, in := range inUse {
+	for _, ino := range slices.Sorted(maps.Keys(inUse)) {
+		in := inUse[ino]
 		if ino < f.firstIno || internal[ino] {
 			continue
 		}

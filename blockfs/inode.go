@@ -29,9 +29,12 @@ type inode struct {
 
 	dataGen uint64 // bumped whenever file data or mapping changes
 	parent  uint32 // for directories: parent inode verified through '..'
-	opens   int    // open File handles
-	orphan  bool   // unlinked while open: freed on last close
-	dxDirty bool
+	// namesChecked is set once a directory's listing was seen to name no
+	// directory twice (our own writes never make it so).
+	namesChecked bool
+	opens        int  // open File handles
+	orphan       bool // unlinked while open: freed on last close
+	dxDirty      bool
 }
 
 func (f *FS) inodeLoc(ino uint32) (uint64, int, error) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -86,17 +87,8 @@ func (f *FS) walk(name string, follow bool) (*inode, error) {
 		if err != nil {
 			return nil, err
 		}
-		if next.isDir() && comp != ".." && next.parent != cur.ino {
-			// A directory has one parent: an entry naming some other
-			// directory (a loop in a corrupt image) is refused.
-			up, _, err := f.lookup(next, "..")
-			if err != nil {
-				return nil, err
-			}
-			if up != cur.ino || next.ino == EXT4_ROOT_INO || next.ino == cur.ino {
-				return nil, fmt.Errorf("blockfs: directory inode %d entry %q is directory %d whose parent is %d: %w", cur.ino, comp, next.ino, up, errCorrupt)
-			}
-			next.parent = cur.ino
+		if err := f.checkDirLink(cur, comp, next); err != nil {
+			return nil, err
 		}
 		if next.isLink() && (len(parts) > 0 || follow) {
 			links++
@@ -125,6 +117,82 @@ func (f *FS) walk(name string, follow bool) (*inode, error) {
 	}
 	_ = stack
 	return cur, nil
+}
+
+// checkDirLink verifies the entry name of dir, which names child: if child
+// is a directory, the entry must be its one link from a parent, so child's
+// ".." must point back at dir, and child must be neither dir itself nor the
+// root. A corrupt image whose directory is named by entries in two
+// directories, or by an entry below itself, is refused here, which leaves
+// no cycle reachable by path resolution. The verified parent is kept on
+// the in-memory inode, so the check costs one lookup of ".." per directory
+// inode loaded.
+func (f *FS) checkDirLink(dir *inode, name string, child *inode) error {
+	if !child.isDir() || name == "." || name == ".." {
+		return nil
+	}
+	if child.ino == EXT4_ROOT_INO || child.ino == dir.ino {
+		return fmt.Errorf("blockfs: directory inode %d: entry %q names directory %d: %w", dir.ino, name, child.ino, errCorrupt)
+	}
+	if child.parent == dir.ino {
+		return nil
+	}
+	up, _, err := f.lookup(child, "..")
+	if err != nil {
+		return err
+	}
+	if up != dir.ino {
+		return fmt.Errorf("blockfs: directory inode %d: entry %q names directory %d whose parent is %d: %w", dir.ino, name, child.ino, up, errCorrupt)
+	}
+	child.parent = dir.ino
+	return nil
+}
+
+// checkDirNames verifies that no directory is named by two entries of dir
+// (or by an entry other than "." and ".." naming dir itself or the root);
+// ents is dir's listing. Same-parent duplicates pass checkDirLink, and
+// nested ones would make a tree walk visit exponentially many paths.
+func (f *FS) checkDirNames(dir *inode, ents []dirent) error {
+	inos := make([]uint32, 0, len(ents))
+	for _, e := range ents {
+		if e.name == "." || e.name == ".." {
+			continue
+		}
+		if e.ino == dir.ino || e.ino == EXT4_ROOT_INO {
+			return fmt.Errorf("blockfs: directory inode %d: entry %q names directory %d: %w", dir.ino, e.name, e.ino, errCorrupt)
+		}
+		inos = append(inos, e.ino)
+	}
+	slices.Sort(inos)
+	for i := 1; i < len(inos); i++ {
+		if inos[i] != inos[i-1] || i > 1 && inos[i] == inos[i-2] {
+			continue
+		}
+		// A hard-linked file may have two names here; a directory not.
+		in, err := f.iget(inos[i])
+		if err != nil {
+			return err
+		}
+		if in.isDir() {
+			return fmt.Errorf("blockfs: directory inode %d: directory %d has two entries: %w", dir.ino, in.ino, errCorrupt)
+		}
+	}
+	dir.namesChecked = true
+	return nil
+}
+
+// verifyDirNames runs checkDirNames on dir once per inode load; removing
+// or moving a directory calls it first so that a corrupt image does not
+// lose a directory still named by a second entry.
+func (f *FS) verifyDirNames(dir *inode) error {
+	if dir.namesChecked {
+		return nil
+	}
+	ents, err := f.readDirAll(dir)
+	if err != nil {
+		return err
+	}
+	return f.checkDirNames(dir, ents)
 }
 
 // walkParent resolves the directory holding name and returns it with the
@@ -330,6 +398,7 @@ func (f *FS) mkdir(name string, perm fs.FileMode) error {
 		in.setLinks(0)
 		return errors.Join(err, f.releaseInode(in))
 	}
+	in.parent, in.namesChecked = parent.ino, true
 	f.incLinks(parent)
 	return nil
 }
@@ -385,6 +454,12 @@ func (f *FS) remove(name string) error {
 // unlinkEntry removes the entry base → in from parent and drops a link.
 func (f *FS) unlinkEntry(parent *inode, base string, in *inode) error {
 	if in.isDir() {
+		if err := f.checkDirLink(parent, base, in); err != nil {
+			return err
+		}
+		if err := f.verifyDirNames(parent); err != nil {
+			return err
+		}
 		empty, err := f.isEmptyDir(in)
 		if err != nil {
 			return err
@@ -457,6 +532,14 @@ func (f *FS) rename(oldname, newname string) error {
 	if dino == sino {
 		return nil
 	}
+	if src.isDir() {
+		if err := f.checkDirLink(op, ob, src); err != nil {
+			return err
+		}
+		if err := f.verifyDirNames(op); err != nil {
+			return err
+		}
+	}
 	// The target must not be an ancestor of the source (the kernel says
 	// ENOTEMPTY), and a directory must not move beneath itself (EINVAL).
 	if dino != 0 {
@@ -484,6 +567,12 @@ func (f *FS) rename(oldname, newname string) error {
 		if src.isDir() {
 			if !dst.isDir() {
 				return syscall.ENOTDIR
+			}
+			if err := f.checkDirLink(np, nb, dst); err != nil {
+				return err
+			}
+			if err := f.verifyDirNames(np); err != nil {
+				return err
 			}
 			empty, err := f.isEmptyDir(dst)
 			if err != nil {
