@@ -331,15 +331,16 @@ func (c *Client) drive(ctx context.Context, oneShot bool) (Lease, error) {
 		wg.Wait()
 	}()
 
+	// The wake-up timer is created the first time there is a deadline, so
+	// no placeholder timer is ever pending on the clock.
 	wake := make(chan struct{}, 1)
-	timer := clock.AfterFunc(Infinite/2, func() {
-		select {
-		case wake <- struct{}{}:
-		default:
+	var timer hal.Timer
+	stopTimer := func() {
+		if timer != nil {
+			timer.Stop()
 		}
-	})
-	timer.Stop()
-	defer timer.Stop()
+	}
+	defer stopTimer()
 
 	for {
 		now := clock.Monotonic()
@@ -349,11 +350,20 @@ func (c *Client) drive(ctx context.Context, oneShot bool) (Lease, error) {
 			continue
 		}
 		if deadline != Infinite {
-			timer.Reset(deadline - now)
+			if timer == nil {
+				timer = clock.AfterFunc(deadline-now, func() {
+					select {
+					case wake <- struct{}{}:
+					default:
+					}
+				})
+			} else {
+				timer.Reset(deadline - now)
+			}
 		}
 		select {
 		case <-ctx.Done():
-			timer.Stop()
+			stopTimer()
 			if !oneShot && c.cfg.ReleaseOnExit {
 				c.releaseOnExit(ctx)
 			}
@@ -362,14 +372,14 @@ func (c *Client) drive(ctx context.Context, oneShot bool) (Lease, error) {
 			}
 			return Lease{}, nil
 		case err := <-rxErr:
-			timer.Stop()
+			stopTimer()
 			return Lease{}, fmt.Errorf("dhcp: receive: %w", err)
 		case req := <-c.releaseReq:
-			timer.Stop()
+			stopTimer()
 			req.done <- c.release(req.ctx)
 			return Lease{}, nil
 		case m := <-rx:
-			timer.Stop()
+			stopTimer()
 			if l, bound := c.handle(ctx, m); bound && oneShot {
 				return l.clone(), nil
 			}
