@@ -87,7 +87,8 @@ type FS struct {
 	cacheLimit int
 	inodes     map[uint32]*inode
 
-	allocGoal uint64
+	allocGoal  uint64
+	genCounter uint32 // mixed into new inodes' i_generation
 
 	replayed map[uint64][]byte
 	verified map[uint64]bool // bitmap blocks whose checksum was checked

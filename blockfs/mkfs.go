@@ -526,8 +526,8 @@ func (f *FS) initNewInode(in *inode, mode uint16) {
 		}
 		put16(raw, i_extra_isize, x)
 	}
-	genCounter++
-	put32(raw, i_generation, uint32(f.now().UnixNano())^genCounter*2654435761)
+	f.genCounter++
+	put32(raw, i_generation, uint32(f.now().UnixNano())^f.genCounter*2654435761)
 	t := f.now()
 	f.setTime(in, i_atime, i_atime_extra, t)
 	f.setTime(in, i_ctime, i_ctime_extra, t)

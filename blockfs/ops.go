@@ -243,8 +243,6 @@ func (f *FS) readLink(in *inode) (string, error) {
 	return string(buf), nil
 }
 
-var genCounter uint32
-
 // newInode allocates and initializes an inode.
 func (f *FS) newInode(parent *inode, mode uint16, dir bool) (*inode, error) {
 	pref := (parent.ino - 1) / f.ipg
@@ -265,8 +263,8 @@ func (f *FS) newInode(parent *inode, mode uint16, dir bool) (*inode, error) {
 		}
 		put16(raw, i_extra_isize, x)
 	}
-	genCounter++
-	put32(raw, i_generation, uint32(f.now().UnixNano())^genCounter*2654435761)
+	f.genCounter++
+	put32(raw, i_generation, uint32(f.now().UnixNano())^f.genCounter*2654435761)
 	t := f.now()
 	f.setTime(in, i_atime, i_atime_extra, t)
 	f.setTime(in, i_ctime, i_ctime_extra, t)
