@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -312,4 +313,41 @@ func TestDirectoryLinksIntact(t *testing.T) {
 	assert.Empty(t, problems)
 	require.NoError(t, f.Close())
 	fsck(t, dev.Image())
+}
+
+// TestFuzzSeedsDirLinks checks that the FuzzMount seeds named dirlink-*
+// (root directory entries rewritten, checksum included, to name a
+// directory a second time or the root) still produce the corruption they
+// were made for.
+func TestFuzzSeedsDirLinks(t *testing.T) {
+	fuzzOnce.Do(func() { fuzzImg, fuzzBlocks = fuzzBase(t) })
+	seeds, err := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzMount", "dirlink-*"))
+	require.NoError(t, err)
+	require.NotEmpty(t, seeds)
+	for _, p := range seeds {
+		t.Run(filepath.Base(p), func(t *testing.T) {
+			data, err := os.ReadFile(p)
+			require.NoError(t, err)
+			header, body, ok := strings.Cut(string(data), "\n")
+			require.True(t, ok)
+			require.Equal(t, "go test fuzz v1", header)
+			lit, ok := strings.CutPrefix(strings.TrimSpace(body), "[]byte(")
+			require.True(t, ok)
+			muts, err := strconv.Unquote(strings.TrimSuffix(lit, ")"))
+			require.NoError(t, err)
+
+			f, err := Mount(newDev(t, mutateFuzzImage([]byte(muts))), Options{ReadOnly: true})
+			require.NoError(t, err)
+			err = guarded(t, "fs.WalkDir", func() error {
+				return fs.WalkDir(f, ".", func(_ string, _ fs.DirEntry, err error) error { return err })
+			})
+			require.ErrorIs(t, err, errCorrupt)
+			problems, err := f.Check()
+			require.NoError(t, err)
+			assert.True(t, slices.ContainsFunc(problems, func(p string) bool {
+				return strings.Contains(p, "is named by entry") || strings.Contains(p, "names the root directory")
+			}), "%q", problems)
+			require.NoError(t, f.Close())
+		})
+	}
 }

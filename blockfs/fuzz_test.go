@@ -188,14 +188,7 @@ func FuzzMount(f *testing.F) {
 		f.Add([]byte{byte(i), 0x0, 0x10, 0x01, byte(i), 0x3, 0x20, 0x80})
 	}
 	f.Fuzz(func(t *testing.T, muts []byte) {
-		img := append([]byte(nil), fuzzImg...)
-		for i := 0; i+4 <= len(muts) && i < 64; i += 4 {
-			blk := fuzzBlocks[int(muts[i])%len(fuzzBlocks)]
-			off := int(blk)*1024 + int(binary.LittleEndian.Uint16(muts[i+1:])%1024)
-			if off < len(img) {
-				img[off] ^= muts[i+3]
-			}
-		}
+		img := mutateFuzzImage(muts)
 		for _, ro := range []bool{true, false} {
 			dev := &strictDev{Block: newDev(t, img), t: t}
 			fsys, err := Mount(dev, Options{ReadOnly: ro})
@@ -217,6 +210,20 @@ func FuzzMount(f *testing.F) {
 			_ = fsys.Close()
 		}
 	})
+}
+
+// mutateFuzzImage returns a copy of the fuzz base image with FuzzMount's
+// mutations applied.
+func mutateFuzzImage(muts []byte) []byte {
+	img := append([]byte(nil), fuzzImg...)
+	for i := 0; i+4 <= len(muts) && i < 64; i += 4 {
+		blk := fuzzBlocks[int(muts[i])%len(fuzzBlocks)]
+		off := int(blk)*1024 + int(binary.LittleEndian.Uint16(muts[i+1:])%1024)
+		if off < len(img) {
+			img[off] ^= muts[i+3]
+		}
+	}
+	return img
 }
 
 func walkAll(fsys *FS) {
