@@ -140,12 +140,14 @@ func TestDirectoryLinkedTwice(t *testing.T) {
 				return corruptDirImage(t, mkdirs("a", "b", "a/x", "a/x/y"), func(f *FS) error { return addDirEntry(f, "b", "x", "a/x") })
 			},
 			problem: `is named by entry "x" in directory`,
+			remove:  "b/x",
 			rename:  [2]string{"b/x", "x2"},
 		},
 		{
 			name:    "two-parents-debugfs",
 			img:     debugfsLinkImage,
 			problem: `is named by entry "x" in directory`,
+			remove:  "b/x",
 			rename:  [2]string{"b/x", "x2"},
 		},
 		{

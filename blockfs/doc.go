@@ -34,6 +34,13 @@
 // Link, Chmod, Chown, Chtimes, Truncate, extended attributes, Statfs, Sync).
 // Check verifies a file system's consistency.
 //
+// A corrupt image gets errors, never a panic or a hang. In particular a
+// directory has one name: path resolution requires a directory named by
+// an entry to point back at that directory with its "..", and ReadDir
+// refuses a listing that names a directory twice (or the directory itself,
+// or the root), so walking a tree that a damaged image links back on
+// itself ends with an error instead of looping or repeating subtrees.
+//
 // Names follow io/fs rules (fs.ValidPath): slash-separated, unrooted, with
 // no "." or ".." elements; "." names the root directory. Symbolic links
 // are followed where os would follow them.
