@@ -446,6 +446,9 @@ func TestClockConcurrentUse(t *testing.T) {
 		wg    sync.WaitGroup
 	)
 	stopped := make([][]int, goroutines)
+	// A Reset that finds its timer already fired re-arms it, so that timer
+	// fires twice.
+	rearmed := make([][]int, goroutines)
 	for g := range goroutines {
 		wg.Go(func() {
 			for i := range perG {
@@ -461,7 +464,9 @@ func TestClockConcurrentUse(t *testing.T) {
 						stopped[g] = append(stopped[g], id)
 					}
 				case 1:
-					tm.Reset(time.Duration(i%7) * time.Millisecond)
+					if !tm.Reset(time.Duration(i%7) * time.Millisecond) {
+						rearmed[g] = append(rearmed[g], id)
+					}
 				}
 				_ = c.Now()
 			}
@@ -479,18 +484,24 @@ func TestClockConcurrentUse(t *testing.T) {
 	c.Advance(time.Second) // everything still pending is due by now
 	assert.Zero(t, c.Pending())
 
-	isStopped := map[int]bool{}
-	for _, ids := range stopped {
-		for _, id := range ids {
+	isStopped, isRearmed := map[int]bool{}, map[int]bool{}
+	for g := range goroutines {
+		for _, id := range stopped[g] {
 			isStopped[id] = true
+		}
+		for _, id := range rearmed[g] {
+			isRearmed[id] = true
 		}
 	}
 	mu.Lock()
 	defer mu.Unlock()
 	for id := range goroutines * perG {
-		if isStopped[id] {
+		switch {
+		case isStopped[id]:
 			assert.Zero(t, fired[id], "stopped timer %d fired", id)
-		} else {
+		case isRearmed[id]:
+			assert.Equal(t, 2, fired[id], "timer %d, fired then re-armed by Reset", id)
+		default:
 			assert.Equal(t, 1, fired[id], "timer %d", id)
 		}
 	}
