@@ -164,8 +164,10 @@ func (f *FS) listDir(in *inode) ([]fs.DirEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := f.checkDirNames(in, ents); err != nil {
-		return nil, err
+	if !in.namesChecked {
+		if err := f.checkDirNames(in, ents); err != nil {
+			return nil, err
+		}
 	}
 	out := make([]fs.DirEntry, 0, len(ents))
 	for _, e := range ents {

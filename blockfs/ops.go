@@ -151,7 +151,9 @@ func (f *FS) checkDirLink(dir *inode, name string, child *inode) error {
 // checkDirNames verifies that no directory is named by two entries of dir
 // (or by an entry other than "." and ".." naming dir itself or the root);
 // ents is dir's listing. Same-parent duplicates pass checkDirLink, and
-// nested ones would make a tree walk visit exponentially many paths.
+// nested ones would make a tree walk visit exponentially many paths. A
+// passed check is remembered on dir until its inode leaves the cache: our
+// own writes never name a directory twice.
 func (f *FS) checkDirNames(dir *inode, ents []dirent) error {
 	inos := make([]uint32, 0, len(ents))
 	for _, e := range ents {
