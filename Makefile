@@ -9,6 +9,8 @@ GO ?= go
 # Packages under test; override to narrow: make test PKGS=./hal/...
 PKGS ?= ./...
 TEST_TIMEOUT ?= 30m
+# Packages to benchmark; override to narrow: make bench BENCH_PKGS=./hal/mem
+BENCH_PKGS ?= ./...
 
 .PHONY: all test deps fmt-check vet unit run bench clean
 
@@ -34,7 +36,7 @@ run:
 	@scripts/run.sh
 
 bench:
-	@scripts/bench.sh
+	@PKGS="$(BENCH_PKGS)" scripts/bench.sh
 
 clean:
 	rm -rf bin

@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="$(mktemp)"
-go test -run='^$' -bench=. -benchmem -timeout 60m ./... | tee "$out"
+# PKGS narrows the run, e.g. make bench PKGS=./hal/mem
+go test -run='^$' -bench=. -benchmem -timeout 60m ${PKGS:-./...} | tee "$out"
 echo
 echo "== ratios (see docs/PERFORMANCE.md for how each pair is measured) =="
 go run ./internal/benchtable < "$out"
