@@ -51,7 +51,7 @@ func (f *FS) readBitmap(g uint32, blk uint64, lo, hi int, size uint32) ([]byte, 
 		want = c
 	}
 	if got != want {
-		return nil, fmt.Errorf("blockfs: group %d bitmap block %d checksum %#x, computed %#x: %w", g, blk, got, want, errCorrupt)
+		return nil, fmt.Errorf("blockfs: group %d bitmap block %d checksum %#x, computed %#x: %w", g, blk, got, want, ErrCorrupt)
 	}
 	f.verified[blk] = true
 	return b, nil
@@ -188,7 +188,7 @@ func (f *FS) allocBlocks(goal uint64, want uint64) (uint64, uint64, error) {
 		f.bdirty(f.blockBitmapBlock(g), bm)
 		free := f.freeBlocksInGroup(g)
 		if free < run {
-			return 0, 0, fmt.Errorf("blockfs: group %d free block count %d below its bitmap: %w", g, free, errCorrupt)
+			return 0, 0, fmt.Errorf("blockfs: group %d free block count %d below its bitmap: %w", g, free, ErrCorrupt)
 		}
 		f.setGDField(g, bg_free_blocks_count_lo, bg_free_blocks_count_hi, 16, free-run)
 		blk := f.groupFirstBlock(g) + bit
@@ -223,7 +223,7 @@ func findZero(bm []byte, from, n uint64) (uint64, bool) {
 func (f *FS) freeBlocks(start, n uint64) error {
 	for n > 0 {
 		if start < uint64(f.firstDataBlock) || start >= f.blocksCount {
-			return fmt.Errorf("blockfs: free block %d outside the file system: %w", start, errCorrupt)
+			return fmt.Errorf("blockfs: free block %d outside the file system: %w", start, ErrCorrupt)
 		}
 		g := uint32((start - uint64(f.firstDataBlock)) / uint64(f.bpg))
 		bm, err := f.blockBitmap(g)
@@ -299,7 +299,7 @@ func (f *FS) freeInode(ino uint32, dir bool) error {
 		return err
 	}
 	if !testBit(bm, bit) {
-		return fmt.Errorf("blockfs: inode %d freed twice: %w", ino, errCorrupt)
+		return fmt.Errorf("blockfs: inode %d freed twice: %w", ino, ErrCorrupt)
 	}
 	clearBit(bm, bit)
 	f.bdirty(f.inodeBitmapBlock(g), bm)

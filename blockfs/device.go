@@ -63,7 +63,7 @@ type cblock struct {
 
 func (f *FS) checkBlock(blk uint64) error {
 	if blk >= f.blocksCount || blk < uint64(f.firstDataBlock) && blk != 0 {
-		return fmt.Errorf("blockfs: block %d outside the file system (%d blocks): %w", blk, f.blocksCount, errCorrupt)
+		return fmt.Errorf("blockfs: block %d outside the file system (%d blocks): %w", blk, f.blocksCount, ErrCorrupt)
 	}
 	return nil
 }

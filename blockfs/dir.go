@@ -106,12 +106,12 @@ func (f *FS) walkBlock(dir *inode, b []byte, fn func(off, rl int, ino uint32, na
 	}
 	for off := 0; off < end; {
 		if off+direntHeaderSize > end {
-			return fmt.Errorf("blockfs: directory inode %d: truncated entry at %d: %w", dir.ino, off, errCorrupt)
+			return fmt.Errorf("blockfs: directory inode %d: truncated entry at %d: %w", dir.ino, off, ErrCorrupt)
 		}
 		rl := recLen(b, off)
 		nl := int(b[off+6])
 		if rl < direntHeaderSize || rl%4 != 0 || off+rl > end || direntHeaderSize+nl > rl {
-			return fmt.Errorf("blockfs: directory inode %d: bad entry at %d (rec_len %d): %w", dir.ino, off, rl, errCorrupt)
+			return fmt.Errorf("blockfs: directory inode %d: bad entry at %d (rec_len %d): %w", dir.ino, off, rl, ErrCorrupt)
 		}
 		if !fn(off, rl, le32(b, off), b[off+8:off+8+nl], b[off+7]) {
 			return nil
@@ -125,7 +125,7 @@ func (f *FS) verifyDirBlock(dir *inode, b []byte) error {
 	if f.metaCsum && f.hasDirTail(b) {
 		want := crc32c(f.inodeSeed(dir.ino, le32(dir.raw, i_generation)), b[:f.bs-direntTailSize])
 		if got := le32(b, f.bs-4); got != want {
-			return fmt.Errorf("blockfs: directory inode %d: block checksum %#x, computed %#x: %w", dir.ino, got, want, errCorrupt)
+			return fmt.Errorf("blockfs: directory inode %d: block checksum %#x, computed %#x: %w", dir.ino, got, want, ErrCorrupt)
 		}
 	}
 	return nil
@@ -355,7 +355,7 @@ func (f *FS) removeEntry(dir *inode, name string) error {
 		put32(b, off, 0)
 	})
 	if err == nil && !ok {
-		err = fmt.Errorf("blockfs: directory inode %d: entry %q vanished: %w", dir.ino, name, errCorrupt)
+		err = fmt.Errorf("blockfs: directory inode %d: entry %q vanished: %w", dir.ino, name, ErrCorrupt)
 	}
 	return err
 }
@@ -365,7 +365,7 @@ func (f *FS) setEntry(dir *inode, name string, ino uint32, ft uint8) error {
 	if name == ".." && dir.flags()&EXT4_INDEX_FL != 0 {
 		b, p, err := f.dirBlock(dir, 0)
 		if err != nil || b == nil {
-			return fmt.Errorf("blockfs: directory inode %d: no root block: %w", dir.ino, errCorrupt)
+			return fmt.Errorf("blockfs: directory inode %d: no root block: %w", dir.ino, ErrCorrupt)
 		}
 		put32(b, 12, ino)
 		f.setDxTail(dir, b, 0)
@@ -377,7 +377,7 @@ func (f *FS) setEntry(dir *inode, name string, ino uint32, ft uint8) error {
 		b[off+7] = f.ftype(ft)
 	})
 	if err == nil && !ok {
-		err = fmt.Errorf("blockfs: directory inode %d: entry %q vanished: %w", dir.ino, name, errCorrupt)
+		err = fmt.Errorf("blockfs: directory inode %d: entry %q vanished: %w", dir.ino, name, ErrCorrupt)
 	}
 	return err
 }
@@ -455,7 +455,7 @@ func (f *FS) dxProbe(dir *inode, hash uint32) ([]dxLevel, uint8, error) {
 		return nil, 0, err
 	}
 	if b == nil {
-		return nil, 0, fmt.Errorf("blockfs: directory inode %d: missing htree root: %w", dir.ino, errCorrupt)
+		return nil, 0, fmt.Errorf("blockfs: directory inode %d: missing htree root: %w", dir.ino, ErrCorrupt)
 	}
 	info := b[dxRootInfoOffset:]
 	levels := int(info[6])
@@ -464,7 +464,7 @@ func (f *FS) dxProbe(dir *inode, hash uint32) ([]dxLevel, uint8, error) {
 		maxLevels = 3
 	}
 	if le32(info, 0) != 0 || info[5] != 8 || levels >= maxLevels || info[7] != 0 {
-		return nil, 0, fmt.Errorf("blockfs: directory inode %d: bad htree root: %w", dir.ino, errCorrupt)
+		return nil, 0, fmt.Errorf("blockfs: directory inode %d: bad htree root: %w", dir.ino, ErrCorrupt)
 	}
 	ver := f.dxHashVersion(b)
 	if ver > DX_HASH_TEA_UNSIGNED {
@@ -476,7 +476,7 @@ func (f *FS) dxProbe(dir *inode, hash uint32) ([]dxLevel, uint8, error) {
 		lv.limit = int(le16(lv.b, lv.coff))
 		lv.count = int(le16(lv.b, lv.coff+2))
 		if lv.count == 0 || lv.count > lv.limit || lv.coff+lv.limit*dxEntrySize > f.bs {
-			return nil, 0, fmt.Errorf("blockfs: directory inode %d: bad htree node (count %d limit %d): %w", dir.ino, lv.count, lv.limit, errCorrupt)
+			return nil, 0, fmt.Errorf("blockfs: directory inode %d: bad htree node (count %d limit %d): %w", dir.ino, lv.count, lv.limit, ErrCorrupt)
 		}
 		// Last entry whose hash <= hash (entry 0 has an implicit hash of 0).
 		lo, hi := 1, lv.count-1
@@ -499,7 +499,7 @@ func (f *FS) dxProbe(dir *inode, hash uint32) ([]dxLevel, uint8, error) {
 			return nil, 0, err
 		}
 		if cb == nil || child == 0 {
-			return nil, 0, fmt.Errorf("blockfs: directory inode %d: htree points at a hole: %w", dir.ino, errCorrupt)
+			return nil, 0, fmt.Errorf("blockfs: directory inode %d: htree points at a hole: %w", dir.ino, ErrCorrupt)
 		}
 		lv = dxLevel{lblk: child, b: cb, p: cp, coff: dxNodeEntries}
 	}
@@ -525,11 +525,11 @@ func (f *FS) dxNext(dir *inode, path []dxLevel) (uint32, bool, error) {
 		child := le32(path[j-1].b, path[j-1].coff+path[j-1].idx*dxEntrySize+4)
 		cb, cp, err := f.dirBlock(dir, child)
 		if err != nil || cb == nil {
-			return 0, false, fmt.Errorf("blockfs: directory inode %d: bad htree: %w", dir.ino, errCorrupt)
+			return 0, false, fmt.Errorf("blockfs: directory inode %d: bad htree: %w", dir.ino, ErrCorrupt)
 		}
 		path[j] = dxLevel{lblk: child, b: cb, p: cp, coff: dxNodeEntries, count: int(le16(cb, dxNodeEntries+2)), limit: int(le16(cb, dxNodeEntries))}
 		if path[j].count == 0 || path[j].count > path[j].limit {
-			return 0, false, fmt.Errorf("blockfs: directory inode %d: bad htree node: %w", dir.ino, errCorrupt)
+			return 0, false, fmt.Errorf("blockfs: directory inode %d: bad htree node: %w", dir.ino, ErrCorrupt)
 		}
 	}
 	return hash, true, nil
@@ -539,7 +539,7 @@ func (f *FS) dxLookup(dir *inode, name string) (uint32, uint8, error) {
 	if name == "." || name == ".." {
 		b, _, err := f.dirBlock(dir, 0)
 		if err != nil || b == nil {
-			return 0, 0, fmt.Errorf("blockfs: directory inode %d: no root: %w", dir.ino, errCorrupt)
+			return 0, 0, fmt.Errorf("blockfs: directory inode %d: no root: %w", dir.ino, ErrCorrupt)
 		}
 		if name == "." {
 			return dir.ino, EXT4_FT_DIR, nil
@@ -548,7 +548,7 @@ func (f *FS) dxLookup(dir *inode, name string) (uint32, uint8, error) {
 	}
 	b0, _, err := f.dirBlock(dir, 0)
 	if err != nil || b0 == nil {
-		return 0, 0, fmt.Errorf("blockfs: directory inode %d: no root: %w", dir.ino, errCorrupt)
+		return 0, 0, fmt.Errorf("blockfs: directory inode %d: no root: %w", dir.ino, ErrCorrupt)
 	}
 	hash, _ := dxHash([]byte(name), f.dxHashVersion(b0), f.hashSeed)
 	path, _, err := f.dxProbe(dir, hash)
@@ -558,7 +558,7 @@ func (f *FS) dxLookup(dir *inode, name string) (uint32, uint8, error) {
 	for steps := 0; steps < 1<<16; steps++ {
 		b, _, err := f.dirBlock(dir, f.dxLeaf(path))
 		if err != nil || b == nil {
-			return 0, 0, fmt.Errorf("blockfs: directory inode %d: bad htree leaf: %w", dir.ino, errCorrupt)
+			return 0, 0, fmt.Errorf("blockfs: directory inode %d: bad htree leaf: %w", dir.ino, ErrCorrupt)
 		}
 		ino, ft, err := f.searchLeaf(dir, b, name)
 		if err != nil || ino != 0 {
@@ -686,7 +686,7 @@ func (f *FS) dxAdd(dir *inode, name string, ino uint32, ft uint8) error {
 				return err
 			}
 			if !ok {
-				return fmt.Errorf("blockfs: directory inode %d: split overflow: %w", dir.ino, errCorrupt)
+				return fmt.Errorf("blockfs: directory inode %d: split overflow: %w", dir.ino, ErrCorrupt)
 			}
 		}
 		f.setDirTail(dir, blk)
@@ -836,7 +836,7 @@ func (f *FS) dxRebuild(dir *inode, extra *dirent) error {
 	blockOf := func(l uint32) ([]byte, uint64, error) {
 		p, _, ok := dir.bmap(l)
 		if !ok {
-			return nil, 0, fmt.Errorf("blockfs: directory inode %d: hole at block %d: %w", dir.ino, l, errCorrupt)
+			return nil, 0, fmt.Errorf("blockfs: directory inode %d: hole at block %d: %w", dir.ino, l, ErrCorrupt)
 		}
 		return f.bnew(p), p, nil
 	}
@@ -853,7 +853,7 @@ func (f *FS) dxRebuild(dir *inode, extra *dirent) error {
 				return err
 			}
 			if !ok {
-				return fmt.Errorf("blockfs: directory inode %d: leaf overflow: %w", dir.ino, errCorrupt)
+				return fmt.Errorf("blockfs: directory inode %d: leaf overflow: %w", dir.ino, ErrCorrupt)
 			}
 		}
 		f.setDirTail(dir, b)

@@ -239,7 +239,7 @@ func TestDirectoryLinkedTwice(t *testing.T) {
 			err = guarded(t, "fs.WalkDir", func() error {
 				return fs.WalkDir(f, ".", func(_ string, _ fs.DirEntry, err error) error { return err })
 			})
-			require.ErrorIs(t, err, errCorrupt)
+			require.ErrorIs(t, err, ErrCorrupt)
 			var pe *fs.PathError
 			require.ErrorAs(t, err, &pe)
 
@@ -253,7 +253,7 @@ func TestDirectoryLinkedTwice(t *testing.T) {
 
 			err = guarded(t, "fstest.TestFS", func() error { return fstest.TestFS(f) })
 			require.Error(t, err)
-			assert.Contains(t, err.Error(), errCorrupt.Error())
+			assert.Contains(t, err.Error(), ErrCorrupt.Error())
 
 			type result struct {
 				problems []string
@@ -275,9 +275,9 @@ func TestDirectoryLinkedTwice(t *testing.T) {
 			f, err = Mount(dev, Options{Now: fixedNow})
 			require.NoError(t, err)
 			if tc.remove != "" {
-				assert.ErrorIs(t, f.Remove(tc.remove), errCorrupt)
+				assert.ErrorIs(t, f.Remove(tc.remove), ErrCorrupt)
 			}
-			assert.ErrorIs(t, f.Rename(tc.rename[0], tc.rename[1]), errCorrupt)
+			assert.ErrorIs(t, f.Rename(tc.rename[0], tc.rename[1]), ErrCorrupt)
 			require.NoError(t, f.Close())
 			after := dev.Image()
 			f, err = Mount(newDev(t, after), Options{ReadOnly: true})
@@ -343,7 +343,7 @@ func TestFuzzSeedsDirLinks(t *testing.T) {
 			err = guarded(t, "fs.WalkDir", func() error {
 				return fs.WalkDir(f, ".", func(_ string, _ fs.DirEntry, err error) error { return err })
 			})
-			require.ErrorIs(t, err, errCorrupt)
+			require.ErrorIs(t, err, ErrCorrupt)
 			problems, err := f.Check()
 			require.NoError(t, err)
 			assert.True(t, slices.ContainsFunc(problems, func(p string) bool {

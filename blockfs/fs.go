@@ -13,7 +13,10 @@ import (
 )
 
 var (
-	errCorrupt    = errors.New("blockfs: file system is corrupt")
+	// ErrCorrupt is wrapped by every error caused by an inconsistent image:
+	// bad checksums, out-of-range pointers, directory loops. Test with
+	// errors.Is(err, blockfs.ErrCorrupt).
+	ErrCorrupt    = errors.New("blockfs: file system is corrupt")
 	errReadOnlyFS = errors.New("blockfs: file system is mounted read-only")
 	// ErrUnsupportedFeature is wrapped by Mount's error when the image uses
 	// an incompatible feature this package does not implement.
@@ -137,7 +140,7 @@ func Mount(dev hal.BlockDevice, opts Options) (*FS, error) {
 	}
 	if f.incompat&EXT4_FEATURE_INCOMPAT_RECOVER != 0 {
 		if f.compat&EXT4_FEATURE_COMPAT_HAS_JOURNAL == 0 {
-			return nil, fmt.Errorf("blockfs: needs_recovery set without a journal: %w", errCorrupt)
+			return nil, fmt.Errorf("blockfs: needs_recovery set without a journal: %w", ErrCorrupt)
 		}
 		if opts.NoRecovery {
 			return nil, fmt.Errorf("blockfs: mount: %w", ErrNeedsRecovery)
@@ -174,7 +177,7 @@ func Mount(dev hal.BlockDevice, opts Options) (*FS, error) {
 func (f *FS) loadSuper() error {
 	sb := make([]byte, superblockSize)
 	if f.devSize < superblockOffset+superblockSize {
-		return fmt.Errorf("blockfs: device of %d bytes is too small for a superblock: %w", f.devSize, errCorrupt)
+		return fmt.Errorf("blockfs: device of %d bytes is too small for a superblock: %w", f.devSize, ErrCorrupt)
 	}
 	if err := f.readAt(sb, superblockOffset); err != nil {
 		return fmt.Errorf("blockfs: read superblock: %w", err)
@@ -197,12 +200,12 @@ func (f *FS) parseSuper(sb []byte) error {
 	f.metaCsum = f.roCompat&EXT4_FEATURE_RO_COMPAT_METADATA_CSUM != 0
 	if f.metaCsum {
 		if sb[s_checksum_type] != EXT4_CRC32C_CHKSUM {
-			return fmt.Errorf("blockfs: unknown metadata checksum type %d: %w", sb[s_checksum_type], errCorrupt)
+			return fmt.Errorf("blockfs: unknown metadata checksum type %d: %w", sb[s_checksum_type], ErrCorrupt)
 		}
 		// After journal replay the superblock copy from the log may carry a
 		// stale checksum (the kernel rewrites it after recovery); we do too.
 		if got, want := le32(sb, s_checksum), crc32c(^uint32(0), sb[:s_checksum]); got != want && f.replayed == nil {
-			return fmt.Errorf("blockfs: superblock checksum %#x, computed %#x: %w", got, want, errCorrupt)
+			return fmt.Errorf("blockfs: superblock checksum %#x, computed %#x: %w", got, want, ErrCorrupt)
 		}
 	}
 	f.gdtCsum = !f.metaCsum && f.roCompat&EXT4_FEATURE_RO_COMPAT_GDT_CSUM != 0
@@ -215,12 +218,12 @@ func (f *FS) parseSuper(sb []byte) error {
 	}
 	logBS := le32(sb, s_log_block_size)
 	if logBS > 6 {
-		return fmt.Errorf("blockfs: block size 2^(10+%d) out of range: %w", logBS, errCorrupt)
+		return fmt.Errorf("blockfs: block size 2^(10+%d) out of range: %w", logBS, ErrCorrupt)
 	}
 	f.logBS = uint(10 + logBS)
 	f.bs = 1 << f.logBS
 	if le32(sb, s_log_cluster_size) != logBS && f.roCompat&EXT4_FEATURE_RO_COMPAT_BIGALLOC == 0 {
-		return fmt.Errorf("blockfs: cluster size differs from block size without bigalloc: %w", errCorrupt)
+		return fmt.Errorf("blockfs: cluster size differs from block size without bigalloc: %w", ErrCorrupt)
 	}
 	if f.roCompat&EXT4_FEATURE_RO_COMPAT_BIGALLOC != 0 {
 		return fmt.Errorf("blockfs: feature bigalloc: %w", ErrUnsupportedFeature)
@@ -241,27 +244,27 @@ func (f *FS) parseSuper(sb []byte) error {
 	}
 	switch {
 	case f.blocksCount == 0 || f.blocksCount > uint64(f.devSize)>>f.logBS:
-		return fmt.Errorf("blockfs: %d blocks of %d bytes do not fit the %d-byte device: %w", f.blocksCount, f.bs, f.devSize, errCorrupt)
+		return fmt.Errorf("blockfs: %d blocks of %d bytes do not fit the %d-byte device: %w", f.blocksCount, f.bs, f.devSize, ErrCorrupt)
 	case f.bs == 1024 && f.firstDataBlock != 1, f.bs > 1024 && f.firstDataBlock != 0:
-		return fmt.Errorf("blockfs: first data block %d with %d-byte blocks: %w", f.firstDataBlock, f.bs, errCorrupt)
+		return fmt.Errorf("blockfs: first data block %d with %d-byte blocks: %w", f.firstDataBlock, f.bs, ErrCorrupt)
 	case f.bpg == 0 || f.bpg > uint32(8*f.bs) || f.bpg%8 != 0:
-		return fmt.Errorf("blockfs: %d blocks per group: %w", f.bpg, errCorrupt)
+		return fmt.Errorf("blockfs: %d blocks per group: %w", f.bpg, ErrCorrupt)
 	case f.ipg == 0 || f.ipg > uint32(8*f.bs) || f.ipg%8 != 0:
-		return fmt.Errorf("blockfs: %d inodes per group: %w", f.ipg, errCorrupt)
+		return fmt.Errorf("blockfs: %d inodes per group: %w", f.ipg, ErrCorrupt)
 	case f.inodeSize < EXT4_GOOD_OLD_INODE_SIZE || f.inodeSize > f.bs || f.inodeSize&(f.inodeSize-1) != 0:
-		return fmt.Errorf("blockfs: inode size %d: %w", f.inodeSize, errCorrupt)
+		return fmt.Errorf("blockfs: inode size %d: %w", f.inodeSize, ErrCorrupt)
 	case f.firstIno < EXT4_GOOD_OLD_FIRST_INO || f.firstIno >= f.inodesCount:
-		return fmt.Errorf("blockfs: first inode %d: %w", f.firstIno, errCorrupt)
+		return fmt.Errorf("blockfs: first inode %d: %w", f.firstIno, ErrCorrupt)
 	}
 	f.groups = uint32((f.blocksCount - uint64(f.firstDataBlock) + uint64(f.bpg) - 1) / uint64(f.bpg))
 	if uint64(f.groups)*uint64(f.ipg) != uint64(f.inodesCount) {
-		return fmt.Errorf("blockfs: %d inodes is not %d groups of %d: %w", f.inodesCount, f.groups, f.ipg, errCorrupt)
+		return fmt.Errorf("blockfs: %d inodes is not %d groups of %d: %w", f.inodesCount, f.groups, f.ipg, ErrCorrupt)
 	}
 	f.descSize = EXT4_MIN_DESC_SIZE
 	if f.has64() {
 		f.descSize = int(le16(sb, s_desc_size))
 		if f.descSize < EXT4_MIN_DESC_SIZE_64BIT || f.descSize > f.bs || f.descSize&(f.descSize-1) != 0 {
-			return fmt.Errorf("blockfs: group descriptor size %d: %w", f.descSize, errCorrupt)
+			return fmt.Errorf("blockfs: group descriptor size %d: %w", f.descSize, ErrCorrupt)
 		}
 	}
 	if f.incompat&EXT4_FEATURE_INCOMPAT_CSUM_SEED != 0 {
@@ -374,7 +377,7 @@ func (f *FS) loadGroups() error {
 			}
 		}
 		if blk >= f.blocksCount {
-			return fmt.Errorf("blockfs: group descriptor block %d beyond the file system: %w", blk, errCorrupt)
+			return fmt.Errorf("blockfs: group descriptor block %d beyond the file system: %w", blk, ErrCorrupt)
 		}
 		f.gdtBlocks[i] = blk
 		buf, err := f.bread(blk)
@@ -482,17 +485,17 @@ func (f *FS) groupDescCsum(g uint32) uint16 {
 func (f *FS) checkGroup(g uint32) error {
 	if f.metaCsum || f.gdtCsum {
 		if got, want := le16(f.gd(g), bg_checksum), f.groupDescCsum(g); got != want {
-			return fmt.Errorf("blockfs: group %d descriptor checksum %#x, computed %#x: %w", g, got, want, errCorrupt)
+			return fmt.Errorf("blockfs: group %d descriptor checksum %#x, computed %#x: %w", g, got, want, ErrCorrupt)
 		}
 	}
 	for _, b := range []uint64{f.blockBitmapBlock(g), f.inodeBitmapBlock(g), f.inodeTableBlock(g)} {
 		if b < uint64(f.firstDataBlock) || b >= f.blocksCount {
-			return fmt.Errorf("blockfs: group %d metadata block %d outside the file system: %w", g, b, errCorrupt)
+			return fmt.Errorf("blockfs: group %d metadata block %d outside the file system: %w", g, b, ErrCorrupt)
 		}
 	}
 	itBlocks := (uint64(f.ipg)*uint64(f.inodeSize) + uint64(f.bs) - 1) / uint64(f.bs)
 	if f.inodeTableBlock(g)+itBlocks > f.blocksCount {
-		return fmt.Errorf("blockfs: group %d inode table runs past the end: %w", g, errCorrupt)
+		return fmt.Errorf("blockfs: group %d inode table runs past the end: %w", g, ErrCorrupt)
 	}
 	return nil
 }

@@ -39,7 +39,7 @@ type inode struct {
 
 func (f *FS) inodeLoc(ino uint32) (uint64, int, error) {
 	if ino == 0 || ino > f.inodesCount {
-		return 0, 0, fmt.Errorf("blockfs: inode %d out of range: %w", ino, errCorrupt)
+		return 0, 0, fmt.Errorf("blockfs: inode %d out of range: %w", ino, ErrCorrupt)
 	}
 	g := (ino - 1) / f.ipg
 	idx := uint64((ino - 1) % f.ipg)
@@ -93,7 +93,7 @@ func (f *FS) iget(ino uint32) (*inode, error) {
 	copy(raw, buf[off:])
 	if f.inodeSize > EXT4_GOOD_OLD_INODE_SIZE {
 		if x := int(le16(raw, i_extra_isize)); x > f.inodeSize-EXT4_GOOD_OLD_INODE_SIZE || x%4 != 0 {
-			return nil, fmt.Errorf("blockfs: inode %d extra size %d: %w", ino, x, errCorrupt)
+			return nil, fmt.Errorf("blockfs: inode %d extra size %d: %w", ino, x, ErrCorrupt)
 		}
 	}
 	if f.metaCsum && !allZero(raw) {
@@ -105,7 +105,7 @@ func (f *FS) iget(ino uint32) (*inode, error) {
 			want = c
 		}
 		if got != want {
-			return nil, fmt.Errorf("blockfs: inode %d checksum %#x, computed %#x: %w", ino, got, want, errCorrupt)
+			return nil, fmt.Errorf("blockfs: inode %d checksum %#x, computed %#x: %w", ino, got, want, ErrCorrupt)
 		}
 	}
 	in := &inode{ino: ino, raw: raw}
@@ -299,10 +299,10 @@ func (f *FS) loadMapping(in *inode) error {
 	for i := range in.ext {
 		e := in.ext[i]
 		if e.len == 0 || uint64(e.lblk)+uint64(e.len) > 1<<32 || e.pblk < uint64(f.firstDataBlock) || e.pblk+uint64(e.len) > f.blocksCount {
-			return fmt.Errorf("blockfs: inode %d: bad extent %d+%d at %d: %w", in.ino, e.lblk, e.len, e.pblk, errCorrupt)
+			return fmt.Errorf("blockfs: inode %d: bad extent %d+%d at %d: %w", in.ino, e.lblk, e.len, e.pblk, ErrCorrupt)
 		}
 		if i > 0 && in.ext[i-1].lblk+in.ext[i-1].len > e.lblk {
-			return fmt.Errorf("blockfs: inode %d: overlapping extents: %w", in.ino, errCorrupt)
+			return fmt.Errorf("blockfs: inode %d: overlapping extents: %w", in.ino, ErrCorrupt)
 		}
 	}
 	in.mapLoaded = true
@@ -311,14 +311,14 @@ func (f *FS) loadMapping(in *inode) error {
 
 func (f *FS) loadExtentNode(in *inode, node []byte, depth int, nodes int) error {
 	if le16(node, eh_magic) != EXT4_EXT_MAGIC {
-		return fmt.Errorf("blockfs: inode %d: bad extent header magic: %w", in.ino, errCorrupt)
+		return fmt.Errorf("blockfs: inode %d: bad extent header magic: %w", in.ino, ErrCorrupt)
 	}
 	n, max, d := int(le16(node, eh_entries)), int(le16(node, eh_max)), int(le16(node, eh_depth))
 	if max*extentEntrySize+extentHeaderSize > len(node) || n > max || d > EXT4_MAX_EXTENT_DEPTH || (depth >= 0 && d != depth) {
-		return fmt.Errorf("blockfs: inode %d: bad extent header (entries %d max %d depth %d): %w", in.ino, n, max, d, errCorrupt)
+		return fmt.Errorf("blockfs: inode %d: bad extent header (entries %d max %d depth %d): %w", in.ino, n, max, d, ErrCorrupt)
 	}
 	if uint64(len(in.meta)) > f.blocksCount || uint64(len(in.ext)) > f.blocksCount {
-		return fmt.Errorf("blockfs: inode %d: extent tree too large: %w", in.ino, errCorrupt)
+		return fmt.Errorf("blockfs: inode %d: extent tree too large: %w", in.ino, ErrCorrupt)
 	}
 	for i := 0; i < n; i++ {
 		e := node[extentHeaderSize+i*extentEntrySize:]
@@ -345,7 +345,7 @@ func (f *FS) loadExtentNode(in *inode, node []byte, depth int, nodes int) error 
 		cmax := int(le16(buf, eh_max))
 		if f.metaCsum && extentHeaderSize+cmax*extentEntrySize+extentTailSize <= f.bs {
 			if got, want := le32(buf, extentHeaderSize+cmax*extentEntrySize), f.extentBlockCsum(in, buf, cmax); got != want {
-				return fmt.Errorf("blockfs: inode %d: extent block %d checksum %#x, computed %#x: %w", in.ino, child, got, want, errCorrupt)
+				return fmt.Errorf("blockfs: inode %d: extent block %d checksum %#x, computed %#x: %w", in.ino, child, got, want, ErrCorrupt)
 			}
 		}
 		in.meta = append(in.meta, child)
@@ -362,7 +362,7 @@ func (f *FS) loadBlockMap(in *inode) error {
 	add := func(p uint64) error {
 		if p != 0 {
 			if lblk >= 1<<32 || uint64(len(in.ext)) > f.blocksCount {
-				return fmt.Errorf("blockfs: inode %d: block map too large: %w", in.ino, errCorrupt)
+				return fmt.Errorf("blockfs: inode %d: block map too large: %w", in.ino, ErrCorrupt)
 			}
 			if k := len(in.ext); k > 0 {
 				last := &in.ext[k-1]
@@ -396,7 +396,7 @@ func (f *FS) loadBlockMap(in *inode) error {
 		}
 		in.meta = append(in.meta, blk)
 		if uint64(len(in.meta)) > f.blocksCount {
-			return fmt.Errorf("blockfs: inode %d: block map too large: %w", in.ino, errCorrupt)
+			return fmt.Errorf("blockfs: inode %d: block map too large: %w", in.ino, ErrCorrupt)
 		}
 		ptrs := make([]uint32, per)
 		for i := range ptrs {
@@ -709,7 +709,7 @@ func (f *FS) writeBlockMap(in *inode) error {
 	per := uint64(f.bs / 4)
 	for _, e := range in.ext {
 		if e.unwritten {
-			return fmt.Errorf("blockfs: inode %d: unwritten extent in a block map: %w", in.ino, errCorrupt)
+			return fmt.Errorf("blockfs: inode %d: unwritten extent in a block map: %w", in.ino, ErrCorrupt)
 		}
 		if uint64(e.lblk)+uint64(e.len) > f.blockMapLimit() || e.pblk+uint64(e.len) > 1<<32 {
 			return fmt.Errorf("blockfs: inode %d: block beyond a block map's reach: %w", in.ino, syscall.EFBIG)

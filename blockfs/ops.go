@@ -132,7 +132,7 @@ func (f *FS) checkDirLink(dir *inode, name string, child *inode) error {
 		return nil
 	}
 	if child.ino == EXT4_ROOT_INO || child.ino == dir.ino {
-		return fmt.Errorf("blockfs: directory inode %d: entry %q names directory %d: %w", dir.ino, name, child.ino, errCorrupt)
+		return fmt.Errorf("blockfs: directory inode %d: entry %q names directory %d: %w", dir.ino, name, child.ino, ErrCorrupt)
 	}
 	if child.parent == dir.ino {
 		return nil
@@ -142,7 +142,7 @@ func (f *FS) checkDirLink(dir *inode, name string, child *inode) error {
 		return err
 	}
 	if up != dir.ino {
-		return fmt.Errorf("blockfs: directory inode %d: entry %q names directory %d whose parent is %d: %w", dir.ino, name, child.ino, up, errCorrupt)
+		return fmt.Errorf("blockfs: directory inode %d: entry %q names directory %d whose parent is %d: %w", dir.ino, name, child.ino, up, ErrCorrupt)
 	}
 	child.parent = dir.ino
 	return nil
@@ -161,7 +161,7 @@ func (f *FS) checkDirNames(dir *inode, ents []dirent) error {
 			continue
 		}
 		if e.ino == dir.ino || e.ino == EXT4_ROOT_INO {
-			return fmt.Errorf("blockfs: directory inode %d: entry %q names directory %d: %w", dir.ino, e.name, e.ino, errCorrupt)
+			return fmt.Errorf("blockfs: directory inode %d: entry %q names directory %d: %w", dir.ino, e.name, e.ino, ErrCorrupt)
 		}
 		inos = append(inos, e.ino)
 	}
@@ -175,7 +175,7 @@ func (f *FS) checkDirNames(dir *inode, ents []dirent) error {
 		// error comes when it is opened.
 		in, err := f.iget(inos[i])
 		if err == nil && in.isDir() {
-			return fmt.Errorf("blockfs: directory inode %d: directory %d has two entries: %w", dir.ino, in.ino, errCorrupt)
+			return fmt.Errorf("blockfs: directory inode %d: directory %d has two entries: %w", dir.ino, in.ino, ErrCorrupt)
 		}
 	}
 	dir.namesChecked = true
@@ -229,11 +229,11 @@ func (f *FS) walkParent(name string) (*inode, string, error) {
 func (f *FS) readLink(in *inode) (string, error) {
 	size := in.size()
 	if size > uint64(f.bs) || size > 4096 {
-		return "", fmt.Errorf("blockfs: symlink inode %d of %d bytes: %w", in.ino, size, errCorrupt)
+		return "", fmt.Errorf("blockfs: symlink inode %d of %d bytes: %w", in.ino, size, ErrCorrupt)
 	}
 	if f.isFastSymlink(in) {
 		if size > iBlockLen {
-			return "", fmt.Errorf("blockfs: fast symlink inode %d of %d bytes: %w", in.ino, size, errCorrupt)
+			return "", fmt.Errorf("blockfs: fast symlink inode %d of %d bytes: %w", in.ino, size, ErrCorrupt)
 		}
 		return string(in.raw[i_block : i_block+int(size)]), nil
 	}
@@ -891,7 +891,7 @@ func (f *FS) isAncestor(anc uint32, dir *inode) (bool, error) {
 			return false, err
 		}
 	}
-	return false, fmt.Errorf("blockfs: directory loop at inode %d: %w", dir.ino, errCorrupt)
+	return false, fmt.Errorf("blockfs: directory loop at inode %d: %w", dir.ino, ErrCorrupt)
 }
 
 // removeOrphan unlinks in from the superblock's orphan list.
@@ -928,7 +928,7 @@ func (f *FS) processOrphans() error {
 	f.sbDirty = true
 	for steps := uint32(0); ino != 0 && steps <= f.inodesCount; steps++ {
 		if ino < f.firstIno || ino > f.inodesCount {
-			return fmt.Errorf("blockfs: orphan list holds inode %d: %w", ino, errCorrupt)
+			return fmt.Errorf("blockfs: orphan list holds inode %d: %w", ino, ErrCorrupt)
 		}
 		in, err := f.iget(ino)
 		if err != nil {

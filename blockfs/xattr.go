@@ -66,24 +66,24 @@ func parseXattrEntries(b []byte, start, base, end int) ([]xattr, error) {
 	var out []xattr
 	for off := start; ; {
 		if off+4 > end {
-			return nil, fmt.Errorf("blockfs: xattr entries run off the end: %w", errCorrupt)
+			return nil, fmt.Errorf("blockfs: xattr entries run off the end: %w", ErrCorrupt)
 		}
 		if le32(b, off) == 0 {
 			return out, nil
 		}
 		if off+xattrEntryHeaderSize > end {
-			return nil, fmt.Errorf("blockfs: truncated xattr entry: %w", errCorrupt)
+			return nil, fmt.Errorf("blockfs: truncated xattr entry: %w", ErrCorrupt)
 		}
 		nl := int(b[off+e_name_len])
 		if off+xattrEntryHeaderSize+nl > end {
-			return nil, fmt.Errorf("blockfs: xattr name runs off the end: %w", errCorrupt)
+			return nil, fmt.Errorf("blockfs: xattr name runs off the end: %w", ErrCorrupt)
 		}
 		if le32(b, off+e_value_inum) != 0 {
 			return nil, fmt.Errorf("blockfs: xattr value in inode: %w", ErrUnsupportedFeature)
 		}
 		vo, vs := int(le16(b, off+e_value_offs)), int(le32(b, off+e_value_size))
 		if vs > end || base+vo+vs > end || base+vo < 0 {
-			return nil, fmt.Errorf("blockfs: xattr value out of bounds: %w", errCorrupt)
+			return nil, fmt.Errorf("blockfs: xattr value out of bounds: %w", ErrCorrupt)
 		}
 		out = append(out, xattr{
 			index: b[off+e_name_index],
@@ -92,7 +92,7 @@ func parseXattrEntries(b []byte, start, base, end int) ([]xattr, error) {
 		})
 		off += xattrEntryLen(nl)
 		if len(out) > 1024 {
-			return nil, fmt.Errorf("blockfs: too many xattrs: %w", errCorrupt)
+			return nil, fmt.Errorf("blockfs: too many xattrs: %w", ErrCorrupt)
 		}
 	}
 }
@@ -132,11 +132,11 @@ func (f *FS) listXattrs(in *inode) ([]xattr, error) {
 			return nil, err
 		}
 		if le32(b, h_magic_xattr) != EXT4_XATTR_MAGIC || le32(b, h_blocks) != 1 {
-			return nil, fmt.Errorf("blockfs: inode %d: bad xattr block %d: %w", in.ino, acl, errCorrupt)
+			return nil, fmt.Errorf("blockfs: inode %d: bad xattr block %d: %w", in.ino, acl, ErrCorrupt)
 		}
 		if f.metaCsum {
 			if got, want := le32(b, h_checksum_xattr), f.xattrBlockCsum(acl, b); got != want {
-				return nil, fmt.Errorf("blockfs: xattr block %d checksum %#x, computed %#x: %w", acl, got, want, errCorrupt)
+				return nil, fmt.Errorf("blockfs: xattr block %d checksum %#x, computed %#x: %w", acl, got, want, ErrCorrupt)
 			}
 		}
 		xs, err := parseXattrEntries(b, xattrHeaderSize, 0, f.bs)

@@ -136,6 +136,8 @@ func toErrno(err error) syscall.Errno {
 		return syscall.EBADF
 	case errors.Is(err, blockfs.ErrUnsupportedFeature):
 		return syscall.EOPNOTSUPP
+	case errors.Is(err, blockfs.ErrCorrupt):
+		return syscall.EUCLEAN // what Linux file systems return for corruption
 	}
 	return syscall.EIO
 }
