@@ -81,7 +81,7 @@ type Process struct {
 	VDSO uint64
 
 	nextTid  int32
-	out      line
+	out      Line
 	Exited   bool
 	ExitCode int
 }

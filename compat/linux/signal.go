@@ -79,14 +79,14 @@ func (p *Process) Fault(m Machine, sig, code int, addr uint64) {
 func (p *Process) fatal(m Machine, t int, why string, sig int, addr uint64) {
 	r := &p.Threads[t].Regs
 	l := p.line()
-	l.s("anyk: ").s(why).s(": signal ").d(int64(sig)).s(" tid ").d(int64(p.Threads[t].Tid)).s(" addr ").x(addr).s(" vector ").d(int64(r.Vector)).s(" error ").x(r.ErrCode).s("\n")
-	m.Console(l.bytes())
+	l.S("anyk: ").S(why).S(": signal ").D(int64(sig)).S(" tid ").D(int64(p.Threads[t].Tid)).S(" addr ").X(addr).S(" vector ").D(int64(r.Vector)).S(" error ").X(r.ErrCode).S("\n")
+	m.Console(l.Bytes())
 	l = p.line()
-	l.s("anyk: rip ").x(r.RIP).s(" rsp ").x(r.RSP).s(" rbp ").x(r.RBP).s(" rax ").x(r.RAX).s(" rbx ").x(r.RBX).s("\n")
-	m.Console(l.bytes())
+	l.S("anyk: rip ").X(r.RIP).S(" rsp ").X(r.RSP).S(" rbp ").X(r.RBP).S(" rax ").X(r.RAX).S(" rbx ").X(r.RBX).S("\n")
+	m.Console(l.Bytes())
 	l = p.line()
-	l.s("anyk: rcx ").x(r.RCX).s(" rdx ").x(r.RDX).s(" rsi ").x(r.RSI).s(" rdi ").x(r.RDI).s(" r14 ").x(r.R14).s("\n")
-	m.Console(l.bytes())
+	l.S("anyk: rcx ").X(r.RCX).S(" rdx ").X(r.RDX).S(" rsi ").X(r.RSI).S(" rdi ").X(r.RDI).S(" r14 ").X(r.R14).S("\n")
+	m.Console(l.Bytes())
 	bp := r.RBP
 	for i := 0; i < 32 && bp&7 == 0 && p.MM.Access(bp, 16, false); i++ {
 		b, err := p.user(m, bp, 16, false)
@@ -94,8 +94,8 @@ func (p *Process) fatal(m Machine, t int, why string, sig int, addr uint64) {
 			break
 		}
 		l = p.line()
-		l.s("anyk:   pc ").x(get64(b[8:])).s("\n")
-		m.Console(l.bytes())
+		l.S("anyk:   pc ").X(get64(b[8:])).S("\n")
+		m.Console(l.Bytes())
 		next := get64(b)
 		if next <= bp {
 			break

@@ -1,16 +1,20 @@
 package linux
 
-// line builds one line of kernel output without allocating. Lines live in
-// the Process (see Process.line): a local one would escape to the heap
-// when its bytes are passed to Machine.Console through the interface.
-type line struct {
-	b [200]byte
+// Line builds one line of kernel output without allocating: the kernel
+// runs beneath the Go runtime and may not touch the heap. Output past the
+// buffer is dropped. The platform (hal/pc) uses it for its own messages too.
+// A Line used from code reached through an interface call must live in
+// longer-lived storage (as Process.out does): a local one would escape.
+type Line struct {
+	b [256]byte
 	n int
 }
 
-func (l *line) bytes() []byte { return l.b[:l.n] }
+// Bytes returns what has been written.
+func (l *Line) Bytes() []byte { return l.b[:l.n] }
 
-func (l *line) s(s string) *line {
+// S appends a string.
+func (l *Line) S(s string) *Line {
 	for i := 0; i < len(s) && l.n < len(l.b); i++ {
 		l.b[l.n] = s[i]
 		l.n++
@@ -18,9 +22,10 @@ func (l *line) s(s string) *line {
 	return l
 }
 
-func (l *line) d(v int64) *line {
+// D appends v in decimal.
+func (l *Line) D(v int64) *Line {
 	if v < 0 {
-		l.s("-")
+		l.S("-")
 		v = -v
 	}
 	var tmp [20]byte
@@ -40,9 +45,16 @@ func (l *line) d(v int64) *line {
 	return l
 }
 
-func (l *line) x(v uint64) *line {
-	l.s("0x")
-	started := false
+// X appends v in hexadecimal with a 0x prefix and no leading zeros.
+func (l *Line) X(v uint64) *Line { return l.hex(v, false) }
+
+// X16 appends v as 0x and all sixteen hexadecimal digits, for register
+// dumps whose columns should line up.
+func (l *Line) X16(v uint64) *Line { return l.hex(v, true) }
+
+func (l *Line) hex(v uint64, full bool) *Line {
+	l.S("0x")
+	started := full
 	for sh := 60; sh >= 0; sh -= 4 {
 		c := (v >> uint(sh)) & 15
 		if c != 0 || started || sh == 0 {
@@ -100,63 +112,63 @@ var sysNames = [...]string{
 
 func (p *Process) trace(m Machine, t int, nr uint64, r int64, blocked bool) {
 	l := p.line()
-	l.s("anyk: [").d(int64(p.Threads[t].Tid)).s("] ")
+	l.S("anyk: [").D(int64(p.Threads[t].Tid)).S("] ")
 	if name := SyscallName(nr); name != "" {
-		l.s(name)
+		l.S(name)
 	} else {
-		l.s("syscall_").d(int64(nr))
+		l.S("syscall_").D(int64(nr))
 	}
 	rg := &p.Threads[t].Regs
-	l.s("(").x(rg.RDI).s(", ").x(rg.RSI).s(", ").x(rg.RDX).s(", ").x(rg.R10).s(")")
+	l.S("(").X(rg.RDI).S(", ").X(rg.RSI).S(", ").X(rg.RDX).S(", ").X(rg.R10).S(")")
 	switch {
 	case nr == SYS_rt_sigreturn:
-		l.s(" -> rip ").x(rg.RIP)
+		l.S(" -> rip ").X(rg.RIP)
 	case blocked:
-		l.s(" = <blocked>")
+		l.S(" = <blocked>")
 	case r < 0 && r > -4096:
-		l.s(" = -").d(-r)
+		l.S(" = -").D(-r)
 	default:
-		l.s(" = ").x(uint64(r))
+		l.S(" = ").X(uint64(r))
 	}
-	l.s("\n")
-	m.Console(l.bytes())
+	l.S("\n")
+	m.Console(l.Bytes())
 }
 
 // Summary writes the process's counters to the console: threads, signals,
 // page faults and the count of each system call made.
 func (p *Process) Summary(m Machine) {
 	l := p.line()
-	l.s("anyk: threads created ").d(int64(p.Stats.ThreadsCreated)).s(", live ").d(int64(p.Live())).
-		s(", context switches ").d(int64(p.Sched.Switches)).s(", signals ").d(int64(p.Stats.Signals)).
-		s(", page faults ").d(int64(p.Stats.PageFaults)).s(", unknown syscalls ").d(int64(p.Stats.Unknown)).s("\n")
-	m.Console(l.bytes())
+	l.S("anyk: threads created ").D(int64(p.Stats.ThreadsCreated)).S(", live ").D(int64(p.Live())).
+		S(", context switches ").D(int64(p.Sched.Switches)).S(", signals ").D(int64(p.Stats.Signals)).
+		S(", page faults ").D(int64(p.Stats.PageFaults)).S(", unknown syscalls ").D(int64(p.Stats.Unknown)).S("\n")
+	m.Console(l.Bytes())
 	l = p.line()
-	l.s("anyk: syscalls:")
+	l.S("anyk: syscalls:")
 	for nr := uint64(0); nr < NumSyscalls; nr++ {
 		c := p.Stats.Calls[nr]
 		if c == 0 {
 			continue
 		}
 		if l.n > 150 {
-			l.s("\n")
-			m.Console(l.bytes())
+			l.S("\n")
+			m.Console(l.Bytes())
 			l = p.line()
-			l.s("anyk: syscalls:")
+			l.S("anyk: syscalls:")
 		}
-		l.s(" ")
+		l.S(" ")
 		if name := SyscallName(nr); name != "" {
-			l.s(name)
+			l.S(name)
 		} else {
-			l.s("#").d(int64(nr))
+			l.S("#").D(int64(nr))
 		}
-		l.s("=").d(int64(c))
+		l.S("=").D(int64(c))
 	}
-	l.s("\n")
-	m.Console(l.bytes())
+	l.S("\n")
+	m.Console(l.Bytes())
 }
 
 // line returns the process's output line, emptied.
-func (p *Process) line() *line {
-	p.out = line{}
+func (p *Process) line() *Line {
+	p.out = Line{}
 	return &p.out
 }

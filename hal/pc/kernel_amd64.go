@@ -88,7 +88,7 @@ func puts(s string) {
 	}
 }
 
-func say(l *line) { serialWrite(l.bytes()) }
+func say(l *line) { serialWrite(l.Bytes()) }
 
 // kmain runs on the boot stack with the kernel g installed, interrupts
 // off. It sets the machine up and enters the program; it does not return.
@@ -127,7 +127,7 @@ func kmain() {
 	fpuInit(uintptr(fx))
 	if _, e := proc.Start(&mach, userEntry, &cmd.Args, &cmd.Env, mem(fx, linux.FXSize)); e != 0 {
 		var l line
-		l.s("anyk: cannot start the program: errno ").d(int64(e)).s("\n")
+		l.S("anyk: cannot start the program: errno ").D(int64(e)).S("\n")
 		say(&l)
 		exit(exitKernelPanic)
 	}
@@ -447,7 +447,7 @@ func armTimer(now int64) {
 
 func kernelPanic(r *linux.Regs) {
 	var l line
-	l.s("anyk: kernel panic: vector ").d(int64(r.Vector)).s(" error ").x(r.ErrCode).s(" cr2 ").x(readCR2()).s("\n")
+	l.S("anyk: kernel panic: vector ").D(int64(r.Vector)).S(" error ").X16(r.ErrCode).S(" cr2 ").X16(readCR2()).S("\n")
 	say(&l)
 	dumpRegs(r)
 	lo, hi := addrOf(unsafe.Pointer(&kstacks[0])), kstackTop
@@ -455,7 +455,7 @@ func kernelPanic(r *linux.Regs) {
 	for i := 0; i < 32 && bp >= lo && bp+16 <= hi && bp&7 == 0; i++ {
 		w := mem(bp, 16)
 		l = line{}
-		l.s("anyk:   pc ").x(getU64(w[8:])).s("\n")
+		l.S("anyk:   pc ").X16(getU64(w[8:])).S("\n")
 		say(&l)
 		bp = getU64(w)
 	}
@@ -464,34 +464,34 @@ func kernelPanic(r *linux.Regs) {
 
 func dumpRegs(r *linux.Regs) {
 	var l line
-	l.s("anyk: rip ").x(r.RIP).s(" rsp ").x(r.RSP).s(" rbp ").x(r.RBP).s(" rflags ").x(r.RFLAGS).s("\n")
+	l.S("anyk: rip ").X16(r.RIP).S(" rsp ").X16(r.RSP).S(" rbp ").X16(r.RBP).S(" rflags ").X16(r.RFLAGS).S("\n")
 	say(&l)
 	l = line{}
-	l.s("anyk: rax ").x(r.RAX).s(" rbx ").x(r.RBX).s(" rcx ").x(r.RCX).s(" rdx ").x(r.RDX).s("\n")
+	l.S("anyk: rax ").X16(r.RAX).S(" rbx ").X16(r.RBX).S(" rcx ").X16(r.RCX).S(" rdx ").X16(r.RDX).S("\n")
 	say(&l)
 	l = line{}
-	l.s("anyk: rsi ").x(r.RSI).s(" rdi ").x(r.RDI).s(" r8 ").x(r.R8).s(" r9 ").x(r.R9).s("\n")
+	l.S("anyk: rsi ").X16(r.RSI).S(" rdi ").X16(r.RDI).S(" r8 ").X16(r.R8).S(" r9 ").X16(r.R9).S("\n")
 	say(&l)
 	l = line{}
-	l.s("anyk: r10 ").x(r.R10).s(" r11 ").x(r.R11).s(" r12 ").x(r.R12).s(" r13 ").x(r.R13).s("\n")
+	l.S("anyk: r10 ").X16(r.R10).S(" r11 ").X16(r.R11).S(" r12 ").X16(r.R12).S(" r13 ").X16(r.R13).S("\n")
 	say(&l)
 	l = line{}
-	l.s("anyk: r14 ").x(r.R14).s(" r15 ").x(r.R15).s("\n")
+	l.S("anyk: r14 ").X16(r.R14).S(" r15 ").X16(r.R15).S("\n")
 	say(&l)
 }
 
 func summary() {
 	proc.Summary(&mach)
 	var l line
-	l.s("anyk: frames in use ").d(int64(frames.Used())).s(" of ").d(int64(frames.Total())).
-		s(", memory top ").d(int64(memTop >> 20)).s(" MiB, tsc ").d(int64(tscHz / 1000)).s(" kHz")
+	l.S("anyk: frames in use ").D(int64(frames.Used())).S(" of ").D(int64(frames.Total())).
+		S(", memory top ").D(int64(memTop >> 20)).S(" MiB, tsc ").D(int64(tscHz / 1000)).S(" kHz")
 	if tscUser != 0 {
-		l.s(", boot entry->runtime ").d(tscToNs(tscUser-tscEntry) / 1000).s(" us")
+		l.S(", boot entry->runtime ").D(tscToNs(tscUser-tscEntry) / 1000).S(" us")
 	}
 	if tscMain != 0 {
-		l.s(", entry->main ").d(tscToNs(tscMain-tscEntry) / 1000).s(" us")
+		l.S(", entry->main ").D(tscToNs(tscMain-tscEntry) / 1000).S(" us")
 	}
-	l.s(", entry->exit ").d(tscToNs(rdtsc()-tscEntry) / 1000).s(" us, console input overruns ").d(int64(rxOverruns)).s(" dropped ").d(int64(rxDropped)).s("\n")
+	l.S(", entry->exit ").D(tscToNs(rdtsc()-tscEntry) / 1000).S(" us, console input overruns ").D(int64(rxOverruns)).S(" dropped ").D(int64(rxDropped)).S("\n")
 	say(&l)
 }
 
@@ -505,7 +505,7 @@ func exit(code int) {
 	}
 	if code > 127 {
 		var l line
-		l.s("anyk: exit status ").d(int64(code)).s("\n")
+		l.S("anyk: exit status ").D(int64(code)).S("\n")
 		say(&l)
 		code = 127
 	}

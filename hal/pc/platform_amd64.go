@@ -41,7 +41,7 @@ func platformCall(t int) bool {
 	}
 	if proc.Trace {
 		var l line
-		l.s("anyk: [").d(int64(th.Tid)).s("] platform call ").x(r.RAX).s("(").x(r.RDI).s(", ").x(r.RSI).s(") = ").d(ret).s("\n")
+		l.S("anyk: [").D(int64(th.Tid)).S("] platform call ").X16(r.RAX).S("(").X16(r.RDI).S(", ").X16(r.RSI).S(") = ").D(ret).S("\n")
 		say(&l)
 	}
 	r.RAX = uint64(ret)
