@@ -16,23 +16,18 @@ import (
 // *net.OpError values wrapping an *os.SyscallError with the errno Linux
 // would report, so errors.Is(err, syscall.ECONNRESET) works.
 type TCPConn struct {
-	ep     tcpip.Endpoint
-	wq     *waiter.Queue
-	laddr  *net.TCPAddr
-	raddr  *net.TCPAddr
-	rd, wd deadline
+	sock
+	laddr *net.TCPAddr
+	raddr *net.TCPAddr
 
 	readMu, writeMu sync.Mutex
-	closeOnce       sync.Once
-	closed          chan struct{}
 }
 
 var _ net.Conn = (*TCPConn)(nil)
 
 func newTCPConn(st *Stack, ep tcpip.Endpoint, wq *waiter.Queue) *TCPConn {
-	c := &TCPConn{ep: ep, wq: wq, closed: make(chan struct{})}
-	c.rd.init(st.clock)
-	c.wd.init(st.clock)
+	c := &TCPConn{}
+	c.sock.init(st, ep, wq)
 	if a, err := ep.GetLocalAddress(); err == nil {
 		c.laddr = tcpAddrOf(a)
 	}
@@ -48,15 +43,6 @@ func tcpAddrOf(a tcpip.FullAddress) *net.TCPAddr {
 		return &net.TCPAddr{Port: int(a.Port)}
 	}
 	return &net.TCPAddr{IP: ip.AsSlice(), Port: int(a.Port)}
-}
-
-func (c *TCPConn) isClosed() bool {
-	select {
-	case <-c.closed:
-		return true
-	default:
-		return false
-	}
 }
 
 func (c *TCPConn) opErr(op string, err error) error {
@@ -166,15 +152,10 @@ func (c *TCPConn) Write(b []byte) (int, error) {
 // Close closes the connection: unsent data is still delivered, as with a
 // socket closed without SO_LINGER. Pending Read and Write calls return.
 func (c *TCPConn) Close() error {
-	err := c.opErr("close", net.ErrClosed)
-	c.closeOnce.Do(func() {
-		err = nil
-		close(c.closed)
-		c.rd.stop()
-		c.wd.stop()
-		c.ep.Close()
-	})
-	return err
+	if !c.sock.close() {
+		return c.opErr("close", net.ErrClosed)
+	}
+	return nil
 }
 
 // CloseRead shuts down the reading side.

@@ -14,16 +14,12 @@ import (
 // UDPConn is a UDP socket of a Stack. It implements net.PacketConn, and
 // net.Conn when it was made by Dial (connected to one peer).
 type UDPConn struct {
-	st     *Stack
-	ep     tcpip.Endpoint
-	wq     *waiter.Queue
-	laddr  *net.UDPAddr
-	raddr  *net.UDPAddr // nil unless connected
-	rd, wd deadline
+	sock
+	st    *Stack
+	laddr *net.UDPAddr
+	raddr *net.UDPAddr // nil unless connected
 
-	readMu    sync.Mutex
-	closeOnce sync.Once
-	closed    chan struct{}
+	readMu sync.Mutex
 }
 
 var (
@@ -32,9 +28,8 @@ var (
 )
 
 func newUDPConn(st *Stack, ep tcpip.Endpoint, wq *waiter.Queue) *UDPConn {
-	c := &UDPConn{st: st, ep: ep, wq: wq, closed: make(chan struct{})}
-	c.rd.init(st.clock)
-	c.wd.init(st.clock)
+	c := &UDPConn{st: st}
+	c.sock.init(st, ep, wq)
 	if a, err := ep.GetLocalAddress(); err == nil {
 		c.laddr = udpAddrOf(a)
 	}
@@ -50,15 +45,6 @@ func udpAddrOf(a tcpip.FullAddress) *net.UDPAddr {
 		return &net.UDPAddr{Port: int(a.Port)}
 	}
 	return &net.UDPAddr{IP: ip.AsSlice(), Port: int(a.Port)}
-}
-
-func (c *UDPConn) isClosed() bool {
-	select {
-	case <-c.closed:
-		return true
-	default:
-		return false
-	}
 }
 
 func (c *UDPConn) opErr(op string, dst net.Addr, err error) error {
@@ -213,15 +199,10 @@ func (c *UDPConn) SetBroadcast(on bool) error {
 
 // Close implements net.Conn.
 func (c *UDPConn) Close() error {
-	err := c.opErr("close", nil, net.ErrClosed)
-	c.closeOnce.Do(func() {
-		err = nil
-		close(c.closed)
-		c.rd.stop()
-		c.wd.stop()
-		c.ep.Close()
-	})
-	return err
+	if !c.sock.close() {
+		return c.opErr("close", nil, net.ErrClosed)
+	}
+	return nil
 }
 
 // LocalAddr implements net.Conn.
