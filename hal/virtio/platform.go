@@ -55,3 +55,24 @@ const (
 	// DefaultQueueSize caps the queue size a driver asks for.
 	DefaultQueueSize = 256
 )
+
+// ReadFeatures reads a 64-bit feature set through a 32-bit window: the
+// select register sel chooses the half (0 low, 1 high) that reg shows, as
+// both virtio-mmio and virtio-pci lay out feature bits (virtio 1.2 §4.1.4.3,
+// §4.2.2). Callers serialise access to the select register.
+func ReadFeatures(r Regs, sel, reg uint32) uint64 {
+	r.Write32(sel, 0)
+	lo := r.Read32(reg)
+	r.Write32(sel, 1)
+	hi := r.Read32(reg)
+	return uint64(hi)<<32 | uint64(lo)
+}
+
+// WriteFeatures writes a 64-bit feature set through a 32-bit window; see
+// ReadFeatures.
+func WriteFeatures(r Regs, sel, reg uint32, f uint64) {
+	r.Write32(sel, 0)
+	r.Write32(reg, uint32(f))
+	r.Write32(sel, 1)
+	r.Write32(reg, uint32(f>>32))
+}

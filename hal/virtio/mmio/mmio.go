@@ -55,21 +55,14 @@ func (t *Transport) DeviceID() virtio.DeviceID { return t.id }
 func (t *Transport) DeviceFeatures() uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.regs.Write32(DeviceFeaturesSel, 0)
-	lo := t.regs.Read32(DeviceFeatures)
-	t.regs.Write32(DeviceFeaturesSel, 1)
-	hi := t.regs.Read32(DeviceFeatures)
-	return uint64(hi)<<32 | uint64(lo)
+	return virtio.ReadFeatures(t.regs, DeviceFeaturesSel, DeviceFeatures)
 }
 
 // SetDriverFeatures implements virtio.Transport.
 func (t *Transport) SetDriverFeatures(f uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.regs.Write32(DriverFeaturesSel, 0)
-	t.regs.Write32(DriverFeatures, uint32(f))
-	t.regs.Write32(DriverFeaturesSel, 1)
-	t.regs.Write32(DriverFeatures, uint32(f>>32))
+	virtio.WriteFeatures(t.regs, DriverFeaturesSel, DriverFeatures, f)
 }
 
 // Status implements virtio.Transport.

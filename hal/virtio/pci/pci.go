@@ -200,21 +200,14 @@ func (t *Transport) DeviceID() virtio.DeviceID { return t.id }
 func (t *Transport) DeviceFeatures() uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.common.Write32(CommonDeviceFeatureSelect, 0)
-	lo := t.common.Read32(CommonDeviceFeature)
-	t.common.Write32(CommonDeviceFeatureSelect, 1)
-	hi := t.common.Read32(CommonDeviceFeature)
-	return uint64(hi)<<32 | uint64(lo)
+	return virtio.ReadFeatures(t.common, CommonDeviceFeatureSelect, CommonDeviceFeature)
 }
 
 // SetDriverFeatures implements virtio.Transport.
 func (t *Transport) SetDriverFeatures(f uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.common.Write32(CommonDriverFeatureSelect, 0)
-	t.common.Write32(CommonDriverFeature, uint32(f))
-	t.common.Write32(CommonDriverFeatureSelect, 1)
-	t.common.Write32(CommonDriverFeature, uint32(f>>32))
+	virtio.WriteFeatures(t.common, CommonDriverFeatureSelect, CommonDriverFeature, f)
 }
 
 // Status implements virtio.Transport.
