@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -179,25 +180,46 @@ func snapshotHost(t testing.TB, root string) map[string]node {
 func needKernel(t *testing.T) {
 	t.Helper()
 	testenv.NeedRoot(t)
-	testenv.NeedCommand(t, "mount", "umount", "mke2fs", "e2fsck")
+	testenv.NeedCommand(t, "mount", "umount", "losetup", "mke2fs", "e2fsck")
 	testenv.NeedFile(t, "/dev/loop-control")
 }
 
 // loopMount mounts the image file p at a new directory and returns it;
 // the mount is removed at cleanup if still present.
+// loopImages maps a loop mount's directory to its image file.
+var loopImages sync.Map
+
 func loopMount(t *testing.T, p string, opts string) string {
 	t.Helper()
 	dir := t.TempDir()
 	out, err := exec.Command("mount", "-t", "ext4", "-o", "loop,"+opts, p, dir).CombinedOutput()
 	require.NoError(t, err, "mount: %s", out)
+	loopImages.Store(dir, p)
 	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
 	return dir
 }
 
+// umount unmounts dir and waits until the kernel has let go of the image
+// file: the loop device is detached asynchronously after the unmount, and
+// the image must not be read before its last writes have landed.
 func umount(t *testing.T, dir string) {
 	t.Helper()
 	out, err := exec.Command("umount", dir).CombinedOutput()
 	require.NoError(t, err, "umount: %s", out)
+	p, ok := loopImages.LoadAndDelete(dir)
+	if !ok {
+		return
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := exec.Command("losetup", "-j", p.(string)).CombinedOutput()
+		require.NoError(t, err, "losetup -j: %s", out)
+		if len(strings.TrimSpace(string(out))) == 0 {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "loop device still attached to %s after umount: %s", p, out)
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func assertSameTree(t *testing.T, want, got map[string]node) {
