@@ -5,11 +5,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/anykernel/anykernel/hal/mem"
 	"github.com/anykernel/anykernel/internal/netns"
@@ -17,6 +19,31 @@ import (
 
 // benchChunk is what one benchmark iteration moves.
 const benchChunk = 1 << 20
+
+// benchCC is the congestion control the kernel's sockets use in the bulk
+// benchmarks, the reference's and the TAP peer's alike. It is pinned per
+// socket rather than taken from net.ipv4.tcp_congestion_control because
+// the choice decides the reference: on a host defaulting to bbr, a sender
+// paces itself and veth moves a quarter of what it moves with cubic, the
+// kernel's own default. ANYK_BENCH_CC picks another one.
+func benchCC() string {
+	if cc := os.Getenv("ANYK_BENCH_CC"); cc != "" {
+		return cc
+	}
+	return "cubic"
+}
+
+// pinCC sets the benchmark's congestion control on a kernel TCP socket.
+func pinCC(b *testing.B, c net.Conn) {
+	b.Helper()
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	require.NoError(b, err)
+	var serr error
+	require.NoError(b, rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptString(int(fd), unix.IPPROTO_TCP, unix.TCP_CONGESTION, benchCC())
+	}))
+	require.NoError(b, serr, "TCP_CONGESTION %q (see net.ipv4.tcp_available_congestion_control)", benchCC())
+}
 
 // bulkPair is a connected pair of stream endpoints: the benchmark writes to
 // w and a drain goroutine reads everything from r.
@@ -111,6 +138,7 @@ func tapBulkPair(b *testing.B, offload, tx bool) bulkPair {
 	require.NoError(b, err)
 	k := <-ch
 	require.NotNil(b, k)
+	pinCC(b, k)
 	closeAll := func() { c.Close(); k.Close(); kln.Close() }
 	if tx {
 		return bulkPair{w: c, r: k, close: closeAll}
@@ -155,6 +183,8 @@ func vethBulkPair(b *testing.B) bulkPair {
 	}))
 	r := <-ch
 	require.NotNil(b, r)
+	pinCC(b, w)
+	pinCC(b, r)
 	return bulkPair{w: w, r: r, close: func() { w.Close(); r.Close(); ln.Close() }}
 }
 
