@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 )
 
 func TestOptions(t *testing.T) {
@@ -119,4 +121,41 @@ func TestPacketConn(t *testing.T) {
 		}
 		assert.ErrorIs(t, rerr, syscall.ECONNREFUSED)
 	})
+}
+
+// TestBufferDefaults checks that zero buffer sizes reach gVisor as the
+// documented defaults and that explicit fields override only themselves.
+func TestBufferDefaults(t *testing.T) {
+	type r = tcpip.TCPSendBufferSizeRangeOption
+	tests := []struct {
+		name     string
+		tcp      TCPOptions
+		snd, rcv r
+	}{
+		{"zero", TCPOptions{},
+			r{Min: 4 << 10, Default: 1 << 20, Max: 4 << 20},
+			r{Min: 4 << 10, Default: 1 << 20, Max: 16 << 20}},
+		{"explicit", TCPOptions{
+			SendBuffer:    BufferSizes{Max: 8 << 20},
+			ReceiveBuffer: BufferSizes{Default: 64 << 10, Max: 2 << 20},
+		},
+			r{Min: 4 << 10, Default: 1 << 20, Max: 8 << 20},
+			r{Min: 4 << 10, Default: 64 << 10, Max: 2 << 20}},
+		{"default above max", TCPOptions{ReceiveBuffer: BufferSizes{Default: 32 << 20}},
+			r{Min: 4 << 10, Default: 1 << 20, Max: 4 << 20},
+			r{Min: 4 << 10, Default: 32 << 20, Max: 32 << 20}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := New(Options{TCP: tc.tcp})
+			require.NoError(t, err)
+			defer st.Close()
+			var snd tcpip.TCPSendBufferSizeRangeOption
+			require.Nil(t, st.s.TransportProtocolOption(tcp.ProtocolNumber, &snd))
+			var rcv tcpip.TCPReceiveBufferSizeRangeOption
+			require.Nil(t, st.s.TransportProtocolOption(tcp.ProtocolNumber, &rcv))
+			assert.Equal(t, tc.snd, snd, "send buffer")
+			assert.Equal(t, tc.rcv, r(rcv), "receive buffer")
+		})
+	}
 }

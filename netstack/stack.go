@@ -67,7 +67,13 @@ type TCPOptions struct {
 	DisableRACK bool
 
 	// SendBuffer and ReceiveBuffer bound the per-connection buffers. Zero
-	// fields mean 4 KiB minimum, 1 MiB default, 4 MiB maximum.
+	// fields mean 4 KiB minimum, 1 MiB default and a maximum of 4 MiB for
+	// sending, 16 MiB for receiving. The receive buffer starts at its
+	// default and grows towards its maximum as a fast reader keeps up
+	// (see DisableReceiveBufferTuning); the maximum bounds the window and
+	// so the rate of one stream: at 16 MiB a kernel sender over TAP stays
+	// ahead of the receiving stack instead of waiting on each window
+	// update, which at 4 MiB halved bulk receive throughput.
 	SendBuffer, ReceiveBuffer BufferSizes
 
 	// DisableReceiveBufferTuning turns off automatic growth of the receive
@@ -270,16 +276,14 @@ func (st *Stack) applyTCP(o TCPOptions) error {
 		}
 	}
 	if o.SendBuffer != (BufferSizes{}) {
-		v := tcpip.TCPSendBufferSizeRangeOption(bufRange(o.SendBuffer))
+		v := tcpip.TCPSendBufferSizeRangeOption(bufRange(o.SendBuffer, sendBufferMax))
 		if err := set("send buffer", &v); err != nil {
 			return err
 		}
 	}
-	if o.ReceiveBuffer != (BufferSizes{}) {
-		v := tcpip.TCPReceiveBufferSizeRangeOption(bufRange(o.ReceiveBuffer))
-		if err := set("receive buffer", &v); err != nil {
-			return err
-		}
+	rcv := tcpip.TCPReceiveBufferSizeRangeOption(bufRange(o.ReceiveBuffer, receiveBufferMax))
+	if err := set("receive buffer", &rcv); err != nil {
+		return err
 	}
 	mod := tcpip.TCPModerateReceiveBufferOption(!o.DisableReceiveBufferTuning)
 	if err := set("receive buffer tuning", &mod); err != nil {
@@ -294,8 +298,16 @@ func (st *Stack) applyTCP(o TCPOptions) error {
 	return nil
 }
 
-func bufRange(b BufferSizes) tcpip.TCPSendBufferSizeRangeOption {
-	r := tcpip.TCPSendBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: 4 << 20}
+// Default buffer maxima; see TCPOptions.SendBuffer.
+const (
+	sendBufferMax    = 4 << 20
+	receiveBufferMax = 16 << 20
+)
+
+// bufRange fills b's zero fields with the defaults, max being the default
+// maximum.
+func bufRange(b BufferSizes, max int) tcpip.TCPSendBufferSizeRangeOption {
+	r := tcpip.TCPSendBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: max}
 	if b.Min > 0 {
 		r.Min = b.Min
 	}
