@@ -1,14 +1,14 @@
 package hal
 
 // MaxVecBufs is the largest number of buffers a [VecNIC] must accept in one
-// ReadFrameHdrVec call.
+// ReadFrameHdrVec or WriteFrameHdrVec call.
 const MaxVecBufs = 16
 
 // VecNIC is an OffloadNIC that can scatter a received frame across several
-// buffers in one call. A stack that keeps received data in buffers of its
-// own (a small one for the headers, a larger one for the payload) can then
-// have the device fill them directly instead of copying the frame out of a
-// flat buffer.
+// buffers, and gather a frame to send from several, in one call. A stack
+// that keeps packets in buffers of its own (a small one for the headers, a
+// larger one or several for the payload) can then have the device fill and
+// drain them directly instead of copying each frame through a flat buffer.
 //
 // Everything OffloadNIC says about ReadFrameHdr applies to ReadFrameHdrVec:
 // the same frames, the same header, the same ordering, the same effect of
@@ -34,4 +34,15 @@ type VecNIC interface {
 	// errors.ErrUnsupported before anything is read; no frame is consumed
 	// then.
 	ReadFrameHdrVec(bufs [][]byte) (n int, hdr NetHdr, err error)
+
+	// WriteFrameHdrVec sends the frame formed by bufs in order, exactly as
+	// WriteFrameHdr(hdr, frame) would send their concatenation: the same
+	// checks of the header and of the frame's total length, the same
+	// errors, the same ordering with other writes. Empty buffers are
+	// allowed and skipped. As with WriteFrameHdr, the NIC keeps no
+	// reference to the buffers after it returns.
+	//
+	// More than MaxVecBufs buffers may be refused with an error wrapping
+	// errors.ErrUnsupported; nothing is sent then.
+	WriteFrameHdrVec(hdr *NetHdr, bufs [][]byte) error
 }

@@ -260,6 +260,12 @@ func flatten(pkt *stack.PacketBuffer, b []byte) ([]byte, bool) {
 }
 
 func (l *link) writeOne(pkt *stack.PacketBuffer) tcpip.Error {
+	if l.vec != nil {
+		var iov [hal.MaxVecBufs][]byte
+		if pieces, ok := gather(pkt, iov[:0]); ok {
+			return l.writeVec(pkt, pieces)
+		}
+	}
 	bp := l.getBuf()
 	defer l.txPool.Put(bp)
 	frame, ok := flatten(pkt, *bp)
@@ -270,7 +276,7 @@ func (l *link) writeOne(pkt *stack.PacketBuffer) tcpip.Error {
 	var err error
 	if l.off != nil {
 		var h hal.NetHdr
-		l.netHdr(pkt, len(frame), &h)
+		l.netHdr(pkt, &h)
 		if h.GSOType != hal.GSONone {
 			l.stats.txSuperFrames.Add(1)
 		}
@@ -279,6 +285,41 @@ func (l *link) writeOne(pkt *stack.PacketBuffer) tcpip.Error {
 		err = l.nic.WriteFrame(frame)
 	}
 	if err != nil {
+		l.stats.txErrors.Add(1)
+		return txError(err)
+	}
+	l.stats.txFrames.Add(1)
+	return nil
+}
+
+// gather appends pkt's bytes to out as slices of the packet's own buffers,
+// reporting false if they need more than cap(out) slices.
+func gather(pkt *stack.PacketBuffer, out [][]byte) ([][]byte, bool) {
+	views, skip := pkt.AsViewList()
+	for v := views.Front(); v != nil; v = v.Next() {
+		s := v.AsSlice()
+		if skip >= len(s) {
+			skip -= len(s)
+			continue
+		}
+		s, skip = s[skip:], 0
+		if len(out) == cap(out) {
+			return nil, false
+		}
+		out = append(out, s)
+	}
+	return out, true
+}
+
+// writeVec sends pkt straight from its buffers, which gather cut into
+// pieces: no copy into a frame buffer.
+func (l *link) writeVec(pkt *stack.PacketBuffer, pieces [][]byte) tcpip.Error {
+	var h hal.NetHdr
+	l.netHdr(pkt, &h)
+	if h.GSOType != hal.GSONone {
+		l.stats.txSuperFrames.Add(1)
+	}
+	if err := l.vec.WriteFrameHdrVec(&h, pieces); err != nil {
 		l.stats.txErrors.Add(1)
 		return txError(err)
 	}
@@ -320,7 +361,7 @@ func (l *link) writeBatch(all []*stack.PacketBuffer) (int, tcpip.Error) {
 // netHdr fills h for a packet about to be written to an OffloadNIC. Only
 // TCP segments built for host GSO carry a partial checksum; every other
 // packet is complete and travels with an all-zero header.
-func (l *link) netHdr(pkt *stack.PacketBuffer, frameLen int, h *hal.NetHdr) {
+func (l *link) netHdr(pkt *stack.PacketBuffer, h *hal.NetHdr) {
 	g := pkt.GSOOptions
 	if g.Type == stack.GSONone || !g.NeedsCsum {
 		return
@@ -346,7 +387,6 @@ func (l *link) netHdr(pkt *stack.PacketBuffer, frameLen int, h *hal.NetHdr) {
 	}
 	h.GSOSize = g.MSS
 	h.HdrLen = uint16(l3 + len(pkt.TransportHeader().Slice()))
-	_ = frameLen
 }
 
 // txError maps a NIC write failure to the tcpip error gVisor expects.

@@ -345,5 +345,6 @@ func testCorruptFramesRejected(t *testing.T, scatter bool) {
 	assert.NotZero(t, st.ChecksumErrors, "corrupted frames reached the stack unchecked (%+v, faults %+v)", st, fa.Stats())
 	if s, ok := b.(*scatterNIC); ok {
 		assert.NotZero(t, s.vecReads.Load(), "scatter receive path not used")
+		assert.NotZero(t, s.vecWrites.Load(), "gather send path not used")
 	}
 }

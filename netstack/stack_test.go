@@ -103,6 +103,8 @@ func TestTCPEcho(t *testing.T) {
 			if va != nil {
 				assert.NotZero(t, va.vecReads.Load(), "scatter receive path not used")
 				assert.NotZero(t, vb.vecReads.Load(), "scatter receive path not used")
+				assert.NotZero(t, va.vecWrites.Load(), "gather send path not used")
+				assert.NotZero(t, vb.vecWrites.Load(), "gather send path not used")
 			}
 			st, err := sa.NICStats(LoopbackNIC + 1)
 			require.NoError(t, err)

@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sync/atomic"
@@ -8,12 +9,14 @@ import (
 	"github.com/anykernel/anykernel/hal"
 )
 
-// scatterNIC gives an OffloadNIC the hal.VecNIC method by reading each frame
-// flat and spreading it over the caller's buffers, so that the link's
-// scatter receive path runs over hal/mem.
+// scatterNIC gives an OffloadNIC the hal.VecNIC methods by reading each frame
+// flat and spreading it over the caller's buffers, and by gathering written
+// pieces into one flat frame, so that the link's scatter receive and gather
+// send paths run over hal/mem.
 type scatterNIC struct {
 	hal.OffloadNIC
-	vecReads atomic.Int64 // frames delivered through ReadFrameHdrVec
+	vecReads  atomic.Int64 // frames delivered through ReadFrameHdrVec
+	vecWrites atomic.Int64 // frames sent through WriteFrameHdrVec
 }
 
 var _ hal.VecNIC = (*scatterNIC)(nil)
@@ -37,4 +40,19 @@ func (n *scatterNIC) ReadFrameHdrVec(bufs [][]byte) (int, hal.NetHdr, error) {
 	}
 	n.vecReads.Add(1)
 	return k, h, nil
+}
+
+func (n *scatterNIC) WriteFrameHdrVec(h *hal.NetHdr, bufs [][]byte) error {
+	if len(bufs) > hal.MaxVecBufs {
+		return fmt.Errorf("gather: %d buffers: %w", len(bufs), errors.ErrUnsupported)
+	}
+	var flat []byte
+	for _, b := range bufs {
+		flat = append(flat, b...)
+	}
+	if err := n.WriteFrameHdr(h, flat); err != nil {
+		return err
+	}
+	n.vecWrites.Add(1)
+	return nil
 }

@@ -2,6 +2,7 @@ package haltest_test
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -38,6 +39,9 @@ func TestSuitesCatchBrokenBackends(t *testing.T) {
 		{"nic-healthy", ""},
 		{"nic-keeps-buffer", "TestBrokenBackend/WriterKeepsNoBuffer"},
 		{"nic-swallows-oversize", "TestBrokenBackend/FrameSizeLimits"},
+		{"vec-healthy", ""},
+		{"vec-gather-keeps-buffer", "TestBrokenBackend/Gather/one-buffer"},
+		{"vec-gather-swallows-oversize", "TestBrokenBackend/Gather/frame-size-limits"},
 		{"clock-healthy", ""},
 		{"clock-fires-early", "TestBrokenBackend/AfterFuncNotEarly"},
 		{"clock-stop-lies", "TestBrokenBackend/Stop"},
@@ -80,6 +84,11 @@ func TestBrokenBackend(t *testing.T) {
 		haltest.TestNIC(t, func(t *testing.T) (hal.NIC, hal.NIC) {
 			a, b := mem.NewNICPair(mem.NICOptions{})
 			return &brokenNIC{NIC: a, defect: defect}, b
+		})
+	case "vec":
+		haltest.TestNIC(t, func(t *testing.T) (hal.NIC, hal.NIC) {
+			a, b := mem.NewNICPair(mem.NICOptions{})
+			return a, &vecNIC{NIC: b, defect: defect}
 		})
 	case "clock":
 		haltest.TestClock(t, func(t *testing.T) (hal.Clock, func(time.Duration)) {
@@ -176,6 +185,63 @@ func (n *brokenNIC) WriteFrame(p []byte) error {
 		}
 	}
 	return n.NIC.WriteFrame(p)
+}
+
+// vecNIC adds hal.VecNIC to a mem NIC through a flat buffer.
+type vecNIC struct {
+	*mem.NIC
+	defect string
+}
+
+func (n *vecNIC) ReadFrameHdrVec(bufs [][]byte) (int, hal.NetHdr, error) {
+	if len(bufs) > hal.MaxVecBufs {
+		return 0, hal.NetHdr{}, errors.ErrUnsupported
+	}
+	flat := make([]byte, hal.MaxOffloadFrame)
+	k, h, err := n.ReadFrameHdr(flat)
+	if err != nil {
+		return 0, h, err
+	}
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
+	}
+	if total < k {
+		return 0, hal.NetHdr{}, io.ErrShortBuffer
+	}
+	rest := flat[:k]
+	for _, b := range bufs {
+		rest = rest[copy(b, rest):]
+	}
+	return k, h, nil
+}
+
+func (n *vecNIC) WriteFrameHdrVec(h *hal.NetHdr, bufs [][]byte) error {
+	if len(bufs) > hal.MaxVecBufs {
+		return errors.ErrUnsupported
+	}
+	var flat []byte
+	for _, b := range bufs {
+		flat = append(flat, b...)
+	}
+	switch n.defect {
+	case "vec-gather-keeps-buffer":
+		// Gathers a moment later, from buffers the caller has reused.
+		go func() {
+			time.Sleep(time.Millisecond)
+			var late []byte
+			for _, b := range bufs {
+				late = append(late, b...)
+			}
+			n.WriteFrameHdr(h, late)
+		}()
+		return nil
+	case "vec-gather-swallows-oversize":
+		if len(flat) > hal.MaxFrameLen(n) || len(flat) < hal.EthernetHeaderLen {
+			return nil
+		}
+	}
+	return n.WriteFrameHdr(h, flat)
 }
 
 type brokenClock struct {

@@ -48,6 +48,7 @@ func TestNIC(t *testing.T, makePair func(t *testing.T) (a, b hal.NIC)) {
 	run("Batch", testNICBatch)
 	run("Offload", testNICOffload)
 	run("Vec", testNICVec)
+	run("Gather", testNICGather)
 	run("CloseUnblocksRead", testNICCloseUnblocksRead)
 	run("UseAfterClose", testNICUseAfterClose)
 }

@@ -112,7 +112,7 @@ func putRx(op *rxOp) {
 type txOp struct {
 	fd   func(fd uintptr) bool
 	hb   [hal.NetHdrLen]byte
-	iov  [2][]byte
+	iov  [1 + hal.MaxVecBufs][]byte // the header, then the frame's pieces
 	niov int
 	n    int
 	err  error
@@ -589,10 +589,10 @@ func (t *TAP) ReadFrames(bufs [][]byte, sizes []int) (int, error) {
 
 // WriteFrame sends one frame; see hal.NIC.
 func (t *TAP) WriteFrame(p []byte) error {
-	if err := t.checkLen(p, false); err != nil {
+	if err := t.checkLen(len(p), false); err != nil {
 		return err
 	}
-	return t.send(nil, p)
+	return t.send(nil, [][]byte{p}, len(p))
 }
 
 // WriteFrames sends frames in order; see hal.BatchNIC.
@@ -607,16 +607,35 @@ func (t *TAP) WriteFrames(frames [][]byte) (int, error) {
 
 // WriteFrameHdr sends a frame with a virtio-net header; see hal.OffloadNIC.
 func (t *TAP) WriteFrameHdr(hdr *hal.NetHdr, p []byte) error {
+	return t.writeHdr(hdr, [][]byte{p}, len(p))
+}
+
+// WriteFrameHdrVec sends a frame gathered from bufs with one writev(2);
+// see hal.VecNIC. It accepts up to hal.MaxVecBufs buffers.
+func (t *TAP) WriteFrameHdrVec(hdr *hal.NetHdr, bufs [][]byte) error {
+	if len(bufs) > hal.MaxVecBufs {
+		return fmt.Errorf("host: TAP %s: write: %d buffers, at most %d: %w", t.name, len(bufs), hal.MaxVecBufs, errors.ErrUnsupported)
+	}
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	return t.writeHdr(hdr, bufs, n)
+}
+
+// writeHdr checks hdr against the n-byte frame in bufs and the enabled
+// offloads, then sends it.
+func (t *TAP) writeHdr(hdr *hal.NetHdr, bufs [][]byte, n int) error {
 	var h hal.NetHdr
 	if hdr != nil {
 		h = *hdr
 	}
 	gso := h.GSOType&^hal.GSOECN != hal.GSONone
-	if err := t.checkLen(p, gso); err != nil {
+	if err := t.checkLen(n, gso); err != nil {
 		return err
 	}
 	if h == (hal.NetHdr{}) {
-		return t.send(nil, p)
+		return t.send(nil, bufs, n)
 	}
 	bad := func(err error) error { return fmt.Errorf("host: TAP %s: write: %w", t.name, err) }
 	on := hal.Offload(t.offload.Load())
@@ -640,47 +659,53 @@ func (t *TAP) WriteFrameHdr(hdr *hal.NetHdr, p []byte) error {
 	default:
 		return bad(fmt.Errorf("GSO type %#x not supported: %w", h.GSOType, errors.ErrUnsupported))
 	}
-	if err := h.Validate(len(p)); err != nil {
+	if err := h.Validate(n); err != nil {
 		return bad(err)
 	}
-	return t.send(&h, p)
+	return t.send(&h, bufs, n)
 }
 
-// checkLen applies hal.NIC's frame size rules (hal.MaxOffloadFrame for
-// segmentation super-frames).
-func (t *TAP) checkLen(p []byte, gso bool) error {
+// checkLen applies hal.NIC's frame size rules to an n-byte frame
+// (hal.MaxOffloadFrame for segmentation super-frames).
+func (t *TAP) checkLen(n int, gso bool) error {
 	limit := t.mtu + hal.EthernetHeaderLen
 	if gso {
 		limit = hal.MaxOffloadFrame
 	}
-	if len(p) < hal.EthernetHeaderLen || len(p) > limit {
-		return fmt.Errorf("host: TAP %s: write: %d-byte frame outside [%d, %d]: %w", t.name, len(p), hal.EthernetHeaderLen, limit, hal.ErrFrameSize)
+	if n < hal.EthernetHeaderLen || n > limit {
+		return fmt.Errorf("host: TAP %s: write: %d-byte frame outside [%d, %d]: %w", t.name, n, hal.EthernetHeaderLen, limit, hal.ErrFrameSize)
 	}
 	return nil
 }
 
-// send writes one frame (with hdr, or a zero header, on a VNetHdr device).
-func (t *TAP) send(hdr *hal.NetHdr, p []byte) error {
+// send writes the n-byte frame in bufs (with hdr, or a zero header, on a
+// VNetHdr device).
+func (t *TAP) send(hdr *hal.NetHdr, bufs [][]byte, n int) error {
 	if t.closed.Load() {
 		return t.ioErr("write", hal.ErrClosed)
 	}
 	op := txPool.Get().(*txOp)
 	defer func() {
-		op.iov = [2][]byte{}
+		clear(op.iov[:op.niov])
+		op.niov = 0
 		op.err = nil
 		txPool.Put(op)
 	}()
-	want := len(p)
+	want := n
 	if t.vnet {
 		if hdr != nil {
 			hdr.Encode(op.hb[:])
 		} else {
 			op.hb = [hal.NetHdrLen]byte{}
 		}
-		op.iov[0], op.iov[1], op.niov = op.hb[:], p, 2
+		op.iov[0], op.niov = op.hb[:], 1
 		want += hal.NetHdrLen
-	} else {
-		op.iov[0], op.niov = p, 1
+	}
+	for _, b := range bufs {
+		if len(b) > 0 {
+			op.iov[op.niov] = b
+			op.niov++
+		}
 	}
 	err := t.rc.Write(op.fd)
 	if err == nil {
