@@ -54,6 +54,7 @@ type link struct {
 	closing atomic.Bool
 
 	txPool sync.Pool // *[]byte frame buffers
+	txq    *txQueue  // nil when packets are written on the sender's goroutine
 }
 
 // linkStats counts what the link endpoint dropped and why.
@@ -74,8 +75,10 @@ var (
 )
 
 // newLink builds the endpoint. want is the offload set to ask an
-// OffloadNIC for; zero means plain frames.
-func newLink(nic hal.NIC, want hal.Offload) (*link, error) {
+// OffloadNIC for; zero means plain frames. queueLen > 0 puts a transmit
+// queue of that many packets, drained by a goroutine of its own, between
+// the stack and the NIC; zero has the stack write on its own goroutines.
+func newLink(nic hal.NIC, want hal.Offload, queueLen int) (*link, error) {
 	l := &link{
 		nic:   nic,
 		mtu:   uint32(nic.MTU() + hal.EthernetHeaderLen),
@@ -114,6 +117,9 @@ func newLink(nic hal.NIC, want hal.Offload) (*link, error) {
 	l.txPool.New = func() any {
 		b := make([]byte, bufLen)
 		return &b
+	}
+	if queueLen > 0 {
+		l.txq = newTxQueue(queueLen)
 	}
 	return l, nil
 }
@@ -177,6 +183,10 @@ func (l *link) Attach(d stack.NetworkDispatcher) {
 		l.started = true
 		l.wg.Add(1)
 		go l.readLoop()
+		if l.txq != nil {
+			l.wg.Add(1)
+			go l.txLoop()
+		}
 	}
 }
 
@@ -221,6 +231,9 @@ func (l *link) Close() {
 	if f != nil {
 		f()
 	}
+	if l.txq != nil {
+		l.txq.close()
+	}
 	_ = l.nic.Close()
 }
 
@@ -233,7 +246,14 @@ func (l *link) currentDispatcher() stack.NetworkDispatcher {
 // WritePackets implements stack.LinkWriter. Each packet already carries its
 // Ethernet header.
 func (l *link) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
-	all := pkts.AsSlice()
+	if l.txq != nil {
+		return l.txq.push(pkts.AsSlice())
+	}
+	return l.write(pkts.AsSlice())
+}
+
+// write sends packets to the NIC in order, stopping at the first failure.
+func (l *link) write(all []*stack.PacketBuffer) (int, tcpip.Error) {
 	if l.batch != nil && len(all) > 1 {
 		return l.writeBatch(all)
 	}
@@ -634,4 +654,103 @@ func frameBuffer(frame []byte) buffer.Buffer {
 	b := buffer.MakeWithData(frame[:splitAt])
 	b.Append(buffer.NewViewWithData(frame[splitAt:]))
 	return b
+}
+
+// txQueue holds packets between the stack and the link's transmit
+// goroutine, so that the goroutines producing them (an application's Write,
+// gVisor's TCP processor sending ACKs) go on with protocol work while the
+// transmit goroutine spends its time in the device write; on a TAP that
+// write includes the kernel's own receive processing. A full queue makes
+// producers wait, as a device write on their own goroutine would: nothing
+// is dropped.
+type txQueue struct {
+	limit int
+	wake  chan struct{} // holds a token while packets may be pending
+	done  chan struct{} // closed by close
+
+	mu      sync.Mutex
+	space   sync.Cond             // on mu: the queue was emptied or closed
+	pending []*stack.PacketBuffer // each holding a reference of its own
+	closed  bool
+}
+
+func newTxQueue(limit int) *txQueue {
+	q := &txQueue{limit: limit, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	q.space.L = &q.mu
+	return q
+}
+
+// push queues pkts in order, waiting for room as needed. It reports how
+// many it queued: fewer than len(pkts) only once the queue is closed.
+func (q *txQueue) push(pkts []*stack.PacketBuffer) (int, tcpip.Error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i, pkt := range pkts {
+		for len(q.pending) >= q.limit && !q.closed {
+			q.space.Wait()
+		}
+		if q.closed {
+			return i, &tcpip.ErrClosedForSend{}
+		}
+		q.pending = append(q.pending, pkt.IncRef())
+		if len(q.pending) == 1 {
+			select {
+			case q.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+	return len(pkts), nil
+}
+
+// take swaps the pending packets for spare (emptied), returning them.
+func (q *txQueue) take(spare []*stack.PacketBuffer) []*stack.PacketBuffer {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	got := q.pending
+	q.pending = spare[:0]
+	q.space.Broadcast()
+	return got
+}
+
+func (q *txQueue) close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.closed {
+		q.closed = true
+		close(q.done)
+		q.space.Broadcast()
+	}
+}
+
+// txLoop writes queued packets until the link is closed. Packets still
+// queued then are dropped.
+func (l *link) txLoop() {
+	defer l.wg.Done()
+	q := l.txq
+	var batch []*stack.PacketBuffer
+	release := func() {
+		for i, pkt := range batch {
+			pkt.DecRef()
+			batch[i] = nil
+		}
+	}
+	for {
+		select {
+		case <-q.wake:
+		case <-q.done:
+			batch = q.take(batch)
+			release()
+			return
+		}
+		batch = q.take(batch)
+		for sent := 0; sent < len(batch); {
+			n, err := l.write(batch[sent:])
+			sent += n
+			if err != nil {
+				sent++ // counted by write; the stack recovers it as a loss
+			}
+		}
+		release()
+	}
 }

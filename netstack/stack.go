@@ -111,7 +111,28 @@ type NICConfig struct {
 	// DisableOffload keeps a hal.OffloadNIC in plain mode: every frame is
 	// at most MTU bytes and every checksum is computed by the stack.
 	DisableOffload bool
+
+	// TxQueue is how many outgoing packets may wait for the NIC's transmit
+	// goroutine, which writes them to the device while the goroutines that
+	// produced them go on. Zero means DefaultTxQueue. A sender finding the
+	// queue full waits for the transmit goroutine to empty it, as it would
+	// wait for the device itself with SyncTx: nothing is dropped.
+	TxQueue int
+
+	// SyncTx writes each packet to the device on the goroutine that sends
+	// it, with no queue and no transmit goroutine. That saves a goroutine
+	// hand-off per packet, which suits request/response traffic, but the
+	// sender then also waits for the device. Over TAP (medians of five
+	// interleaved runs on two CPUs): 2-3% more HTTP requests per second,
+	// 7% less bulk send and 12% less bulk receive throughput; on receive,
+	// gVisor's TCP processor then writes each ACK itself, and the kernel
+	// processes the ACK inside that write.
+	SyncTx bool
 }
+
+// DefaultTxQueue is NICConfig.TxQueue's default, the txqueuelen Linux gives
+// Ethernet devices.
+const DefaultTxQueue = 1000
 
 // Route sends packets for Destination through NIC, to Gateway if it is
 // valid and directly on the link otherwise.
@@ -365,6 +386,15 @@ func (st *Stack) AddNIC(nic hal.NIC, cfg NICConfig) (NICID, error) {
 		want = hal.OffloadTxCsum | hal.OffloadTxTSO4 | hal.OffloadTxTSO6 |
 			hal.OffloadRxCsum | hal.OffloadRxTSO4 | hal.OffloadRxTSO6
 	}
+	queue := cfg.TxQueue
+	switch {
+	case queue < 0:
+		return 0, fmt.Errorf("netstack: add NIC: TxQueue %d is negative", queue)
+	case cfg.SyncTx:
+		queue = 0
+	case queue == 0:
+		queue = DefaultTxQueue
+	}
 	st.mu.Lock()
 	if st.closed {
 		st.mu.Unlock()
@@ -374,7 +404,7 @@ func (st *Stack) AddNIC(nic hal.NIC, cfg NICConfig) (NICID, error) {
 	st.nextID++
 	st.mu.Unlock()
 
-	l, err := newLink(nic, want)
+	l, err := newLink(nic, want, queue)
 	if err != nil {
 		return 0, fmt.Errorf("netstack: add NIC: offload: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -87,6 +88,9 @@ func TestTCPEcho(t *testing.T) {
 		{"plain jumbo", NICConfig{DisableOffload: true}, 9000},
 		{"offload minimum IPv6 mtu", NICConfig{}, 1280},
 		{"offload scatter receive", NICConfig{}, 1500},
+		{"offload synchronous transmit", NICConfig{SyncTx: true}, 1500},
+		{"plain synchronous transmit", NICConfig{DisableOffload: true, SyncTx: true}, 1500},
+		{"offload one-packet transmit queue", NICConfig{TxQueue: 1}, 1500},
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
@@ -432,4 +436,74 @@ func TestMultipleNICsAndGateway(t *testing.T) {
 	_, err = sa.Dial("tcp4", "10.2.0.5:7")
 	assert.ErrorIs(t, err, syscall.ENETUNREACH)
 	assert.Error(t, sa.AddRoute(Route{Destination: netip.MustParsePrefix("10.3.0.0/16"), NIC: 99}))
+}
+
+// TestTxQueue checks the transmit queue's limits: a device that stops taking
+// frames fills the queue, then the sender waits (nothing is dropped), and
+// Close releases both the sender and the transmit goroutine.
+func TestTxQueue(t *testing.T) {
+	checkGoroutines(t)
+	st, err := New(Options{DisableSLAAC: true})
+	require.NoError(t, err)
+	x, y := mem.NewNICPair(mem.NICOptions{})
+	_, err = st.AddNIC(x, NICConfig{TxQueue: -1})
+	require.Error(t, err, "negative TxQueue accepted")
+	x.Close()
+	y.Close()
+
+	// Nobody reads b: once its receive queue is full, writes to a block.
+	a, b := mem.NewNICPair(mem.NICOptions{QueueLen: 8})
+	defer b.Close()
+	id, err := st.AddNIC(a, NICConfig{Name: "eth0", TxQueue: 4})
+	require.NoError(t, err)
+	c, err := st.ListenPacket("udp6", "[::]:0")
+	require.NoError(t, err)
+	dst := &net.UDPAddr{IP: net.ParseIP("ff02::1"), Port: 9, Zone: "eth0"}
+	const total = 200
+	var sent atomic.Int64
+	done := make(chan error, 1)
+	go func() {
+		for range total {
+			if _, err := c.WriteTo([]byte("anykernel"), dst); err != nil {
+				done <- err
+				return
+			}
+			sent.Add(1)
+		}
+		done <- nil
+	}()
+	// The sender stalls once the device and the queue are full.
+	deadline := time.Now().Add(10 * time.Second)
+	last := int64(-1)
+	for time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		n := sent.Load()
+		if n == last {
+			break
+		}
+		last = n
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("all %d datagrams accepted by a stalled device and a 4-packet queue (err %v): something dropped them", total, err)
+	default:
+	}
+	stats, err := st.NICStats(id)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, stats.TxFrames, uint64(8+1), "more frames written than the device holds")
+	closed := make(chan error, 1)
+	go func() { closed <- st.Close() }()
+	select {
+	case err := <-closed:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close hung behind a stalled device")
+	}
+	select {
+	case err := <-done:
+		require.Error(t, err, "the blocked sender finished without an error")
+	case <-time.After(10 * time.Second):
+		t.Fatal("sender still blocked after Close")
+	}
+	c.Close()
 }
