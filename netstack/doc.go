@@ -25,7 +25,12 @@
 // # Link endpoint
 //
 // Frames are read by one goroutine per NIC (in batches when the NIC is a
-// hal.BatchNIC) and handed to gVisor's Ethernet layer (link/ethernet). When
+// hal.BatchNIC, straight into the stack's buffers when it is a hal.VecNIC)
+// and handed to gVisor's Ethernet layer (link/ethernet). Outgoing packets
+// pass through a transmit queue that a second goroutine per NIC writes to
+// the device (gathered from the stack's buffers on a hal.VecNIC), so that
+// protocol work and device writes overlap; a full queue makes senders
+// wait, nothing is dropped (NICConfig.TxQueue, NICConfig.SyncTx). When
 // the NIC is a hal.OffloadNIC, the virtio-net header (virtio 1.2 §5.1.6)
 // gives TCP segmentation offload: TCP hands down segments of up to 64 KiB
 // with partial checksums and the device (TAP's host kernel, virtio-net, or
