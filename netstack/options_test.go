@@ -133,17 +133,23 @@ func TestBufferDefaults(t *testing.T) {
 		snd, rcv r
 	}{
 		{"zero", TCPOptions{},
-			r{Min: 4 << 10, Default: 1 << 20, Max: 4 << 20},
+			r{Min: 4 << 10, Default: 4 << 20, Max: 16 << 20},
 			r{Min: 4 << 10, Default: 1 << 20, Max: 16 << 20}},
 		{"explicit", TCPOptions{
 			SendBuffer:    BufferSizes{Max: 8 << 20},
 			ReceiveBuffer: BufferSizes{Default: 64 << 10, Max: 2 << 20},
 		},
-			r{Min: 4 << 10, Default: 1 << 20, Max: 8 << 20},
+			r{Min: 4 << 10, Default: 4 << 20, Max: 8 << 20},
 			r{Min: 4 << 10, Default: 64 << 10, Max: 2 << 20}},
 		{"default above max", TCPOptions{ReceiveBuffer: BufferSizes{Default: 32 << 20}},
-			r{Min: 4 << 10, Default: 1 << 20, Max: 4 << 20},
+			r{Min: 4 << 10, Default: 4 << 20, Max: 16 << 20},
 			r{Min: 4 << 10, Default: 32 << 20, Max: 32 << 20}},
+		{"max below default", TCPOptions{SendBuffer: BufferSizes{Max: 1 << 20}},
+			r{Min: 4 << 10, Default: 1 << 20, Max: 1 << 20},
+			r{Min: 4 << 10, Default: 1 << 20, Max: 16 << 20}},
+		{"min above default", TCPOptions{SendBuffer: BufferSizes{Min: 8 << 20}},
+			r{Min: 8 << 20, Default: 8 << 20, Max: 16 << 20},
+			r{Min: 4 << 10, Default: 1 << 20, Max: 16 << 20}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -67,13 +67,19 @@ type TCPOptions struct {
 	DisableRACK bool
 
 	// SendBuffer and ReceiveBuffer bound the per-connection buffers. Zero
-	// fields mean 4 KiB minimum, 1 MiB default and a maximum of 4 MiB for
-	// sending, 16 MiB for receiving. The receive buffer starts at its
-	// default and grows towards its maximum as a fast reader keeps up
-	// (see DisableReceiveBufferTuning); the maximum bounds the window and
-	// so the rate of one stream: at 16 MiB a kernel sender over TAP stays
-	// ahead of the receiving stack instead of waiting on each window
-	// update, which at 4 MiB halved bulk receive throughput.
+	// fields mean a 4 KiB minimum and, for sending, a 4 MiB default and
+	// 16 MiB maximum, for receiving a 1 MiB default and 16 MiB maximum.
+	//
+	// The send buffer holds what the application wrote and the peer has
+	// not acknowledged; it takes memory only while that much is
+	// outstanding, and (unlike Linux's) it does not grow by itself, so its
+	// default is what a bulk sender gets: 4 MiB keeps a TAP device busy
+	// while acknowledgements travel (1 MiB sent a quarter less). The
+	// receive buffer starts at its default and grows towards its maximum as
+	// a fast reader keeps up (see DisableReceiveBufferTuning); the maximum
+	// bounds the window and so the rate of one stream: at 16 MiB a kernel
+	// sender over TAP stays ahead of the receiving stack instead of waiting
+	// on each window update, which at 4 MiB halved bulk receive throughput.
 	SendBuffer, ReceiveBuffer BufferSizes
 
 	// DisableReceiveBufferTuning turns off automatic growth of the receive
@@ -296,13 +302,11 @@ func (st *Stack) applyTCP(o TCPOptions) error {
 			return err
 		}
 	}
-	if o.SendBuffer != (BufferSizes{}) {
-		v := tcpip.TCPSendBufferSizeRangeOption(bufRange(o.SendBuffer, sendBufferMax))
-		if err := set("send buffer", &v); err != nil {
-			return err
-		}
+	snd := bufRange(o.SendBuffer, defaultSendBuffer)
+	if err := set("send buffer", &snd); err != nil {
+		return err
 	}
-	rcv := tcpip.TCPReceiveBufferSizeRangeOption(bufRange(o.ReceiveBuffer, receiveBufferMax))
+	rcv := tcpip.TCPReceiveBufferSizeRangeOption(bufRange(o.ReceiveBuffer, defaultReceiveBuffer))
 	if err := set("receive buffer", &rcv); err != nil {
 		return err
 	}
@@ -319,16 +323,17 @@ func (st *Stack) applyTCP(o TCPOptions) error {
 	return nil
 }
 
-// Default buffer maxima; see TCPOptions.SendBuffer.
-const (
-	sendBufferMax    = 4 << 20
-	receiveBufferMax = 16 << 20
+// Default buffer sizes; see TCPOptions.SendBuffer.
+var (
+	defaultSendBuffer    = BufferSizes{Min: 4 << 10, Default: 4 << 20, Max: 16 << 20}
+	defaultReceiveBuffer = BufferSizes{Min: 4 << 10, Default: 1 << 20, Max: 16 << 20}
 )
 
-// bufRange fills b's zero fields with the defaults, max being the default
-// maximum.
-func bufRange(b BufferSizes, max int) tcpip.TCPSendBufferSizeRangeOption {
-	r := tcpip.TCPSendBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: max}
+// bufRange fills b's zero fields from def. A default taken from def gives
+// way to an explicit minimum or maximum; an explicit default stretches the
+// range around it.
+func bufRange(b BufferSizes, def BufferSizes) tcpip.TCPSendBufferSizeRangeOption {
+	r := tcpip.TCPSendBufferSizeRangeOption{Min: def.Min, Default: def.Default, Max: def.Max}
 	if b.Min > 0 {
 		r.Min = b.Min
 	}
@@ -337,6 +342,9 @@ func bufRange(b BufferSizes, max int) tcpip.TCPSendBufferSizeRangeOption {
 	}
 	if b.Max > 0 {
 		r.Max = b.Max
+	}
+	if b.Default == 0 {
+		r.Default = min(max(r.Default, r.Min), r.Max)
 	}
 	if r.Default < r.Min {
 		r.Default = r.Min
