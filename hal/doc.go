@@ -13,7 +13,8 @@
 //
 // The core interfaces are small: [NIC], [BlockDevice], [Console], [Clock]
 // and [Entropy]. Abilities that only some devices have (batched frame I/O,
-// virtio-net header offload, discard, FUA writes, console size and raw mode)
+// virtio-net header offload, scatter/gather frame I/O, discard, FUA writes,
+// console size and raw mode)
 // are separate single-purpose interfaces, discovered by type assertion the
 // way io/fs discovers ReadDirFS:
 //
