@@ -30,13 +30,17 @@ type NetOptions struct {
 }
 
 // Net is a virtio-net driver (virtio 1.2 §5.1) with one receive and one
-// transmit queue. It implements hal.NIC, hal.BatchNIC, hal.OffloadNIC and
-// hal.LinkStateNIC.
+// transmit queue. It implements hal.NIC, hal.BatchNIC, hal.OffloadNIC,
+// hal.VecNIC and hal.LinkStateNIC.
 //
 // Receive buffers are 2 KiB and merged with VIRTIO_NET_F_MRG_RXBUF;
-// without it each buffer holds a whole frame. Transmit copies each frame
-// with its header into one buffer of its own, so WriteFrame returns at
-// once; several frames written together cost one notification. Checksum
+// without it each buffer holds a whole frame. A read copies the frame from
+// them into the caller's buffer (or, with ReadFrameHdrVec, scatters it
+// across the caller's buffers). Transmit copies each frame with its header
+// into one buffer of its own (gathering it from the caller's pieces with
+// WriteFrameHdrVec), so WriteFrame returns at once; several frames written
+// together cost one notification. The vectored methods accept any number
+// of buffers, also more than hal.MaxVecBufs. Checksum
 // and segmentation offload use the 12-byte version 1 header: transmit
 // abilities (VIRTIO_NET_F_CSUM, HOST_TSO4/6, HOST_USO) are negotiated at
 // start and granted by SetOffload; receive abilities (GUEST_CSUM,
@@ -76,6 +80,7 @@ var (
 	_ hal.NIC          = (*Net)(nil)
 	_ hal.BatchNIC     = (*Net)(nil)
 	_ hal.OffloadNIC   = (*Net)(nil)
+	_ hal.VecNIC       = (*Net)(nil)
 	_ hal.LinkStateNIC = (*Net)(nil)
 )
 
@@ -358,12 +363,18 @@ func (n *Net) ReadFrame(p []byte) (int, error) {
 
 // ReadFrameHdr implements hal.OffloadNIC.
 func (n *Net) ReadFrameHdr(p []byte) (int, hal.NetHdr, error) {
+	return n.ReadFrameHdrVec([][]byte{p})
+}
+
+// ReadFrameHdrVec implements hal.VecNIC: the frame is copied from the
+// receive buffers straight into bufs.
+func (n *Net) ReadFrameHdrVec(bufs [][]byte) (int, hal.NetHdr, error) {
 	if err := n.recoverDevice(); err != nil {
 		return 0, hal.NetHdr{}, fmt.Errorf("virtio-net: read: %w", err)
 	}
 	n.rxMu.Lock()
 	defer n.rxMu.Unlock()
-	k, hdr, err := n.readFrame(p, true)
+	k, hdr, err := n.readFrame(bufs, true)
 	n.kickRx()
 	return k, hdr, err
 }
@@ -384,7 +395,7 @@ func (n *Net) ReadFrames(bufs [][]byte, sizes []int) (int, error) {
 	defer n.kickRx()
 	got := 0
 	for got < len(bufs) {
-		k, _, err := n.readFrame(bufs[got], got == 0)
+		k, _, err := n.readFrame(bufs[got:got+1], got == 0)
 		switch {
 		case err == nil:
 			sizes[got] = k
@@ -453,9 +464,30 @@ func (n *Net) recycle(head uint16) {
 	n.rxSpare = append(n.rxSpare, n.rxOf[head])
 }
 
-// readFrame reads one frame; the caller holds n.rxMu and kicks the
-// receive queue afterwards.
-func (n *Net) readFrame(p []byte, wait bool) (int, hal.NetHdr, error) {
+// scatter copies bytes into a list of buffers, front to back, skipping
+// empty ones.
+type scatter struct {
+	bufs [][]byte
+	i    int // buffer being filled
+	off  int // bytes of bufs[i] filled
+}
+
+// write appends src; the caller has checked that the buffers have room.
+func (s *scatter) write(src []byte) {
+	for len(src) > 0 && s.i < len(s.bufs) {
+		k := copy(s.bufs[s.i][s.off:], src)
+		src = src[k:]
+		s.off += k
+		if s.off == len(s.bufs[s.i]) {
+			s.i++
+			s.off = 0
+		}
+	}
+}
+
+// readFrame reads one frame into bufs; the caller holds n.rxMu and kicks
+// the receive queue afterwards.
+func (n *Net) readFrame(bufs [][]byte, wait bool) (int, hal.NetHdr, error) {
 	if n.d.isClosed() {
 		return 0, hal.NetHdr{}, fmt.Errorf("virtio-net: read: %w", hal.ErrClosed)
 	}
@@ -470,6 +502,11 @@ func (n *Net) readFrame(p []byte, wait bool) (int, hal.NetHdr, error) {
 		return 0, hal.NetHdr{}, fmt.Errorf("virtio-net: read: %w", err)
 	}
 	defer n.maybeRefill()
+	room := 0
+	for _, b := range bufs {
+		room += len(b)
+	}
+	w := scatter{bufs: bufs}
 	buf := n.rxBufs[n.rxOf[head]]
 	n.recycle(head)
 	if ln < VirtioNetHdrLen {
@@ -484,9 +521,9 @@ func (n *Net) readFrame(p []byte, wait bool) (int, hal.NetHdr, error) {
 		}
 	}
 	total := int(ln) - VirtioNetHdrLen
-	fits := total <= len(p)
+	fits := total <= room
 	if fits {
-		copy(p, buf[VirtioNetHdrLen:ln])
+		w.write(buf[VirtioNetHdrLen:ln])
 	}
 	for i := 1; i < nb; i++ {
 		head, ln, err := n.rxPop(true, true)
@@ -495,15 +532,15 @@ func (n *Net) readFrame(p []byte, wait bool) (int, hal.NetHdr, error) {
 		}
 		buf := n.rxBufs[n.rxOf[head]]
 		n.recycle(head)
-		if fits && total+int(ln) <= len(p) {
-			copy(p[total:], buf[:ln])
+		if fits && total+int(ln) <= room {
+			w.write(buf[:ln])
 		} else {
 			fits = false
 		}
 		total += int(ln)
 	}
 	if !fits {
-		return 0, hal.NetHdr{}, fmt.Errorf("virtio-net: read: %d-byte frame into %d-byte buffer: %w", total, len(p), io.ErrShortBuffer)
+		return 0, hal.NetHdr{}, fmt.Errorf("virtio-net: read: %d-byte frame into %d bytes of buffers: %w", total, room, io.ErrShortBuffer)
 	}
 	if total < hal.EthernetHeaderLen {
 		return 0, hal.NetHdr{}, fmt.Errorf("virtio-net: read: %d-byte frame from the device: %w", total, hal.ErrFrameSize)
@@ -588,24 +625,23 @@ func (n *Net) recoverTx() error {
 
 // WriteFrame implements hal.NIC.
 func (n *Net) WriteFrame(p []byte) error {
-	if err := n.recoverDevice(); err != nil {
-		return fmt.Errorf("virtio-net: write: %w", err)
-	}
-	n.txMu.Lock()
-	defer n.txMu.Unlock()
-	err := n.send(nil, p)
-	n.kickTx()
-	return err
+	return n.WriteFrameHdrVec(nil, [][]byte{p})
 }
 
 // WriteFrameHdr implements hal.OffloadNIC.
 func (n *Net) WriteFrameHdr(hdr *hal.NetHdr, p []byte) error {
+	return n.WriteFrameHdrVec(hdr, [][]byte{p})
+}
+
+// WriteFrameHdrVec implements hal.VecNIC: the pieces are copied straight
+// into one transmit buffer.
+func (n *Net) WriteFrameHdrVec(hdr *hal.NetHdr, bufs [][]byte) error {
 	if err := n.recoverDevice(); err != nil {
 		return fmt.Errorf("virtio-net: write: %w", err)
 	}
 	n.txMu.Lock()
 	defer n.txMu.Unlock()
-	err := n.send(hdr, p)
+	err := n.send(hdr, bufs)
 	n.kickTx()
 	return err
 }
@@ -618,8 +654,8 @@ func (n *Net) WriteFrames(frames [][]byte) (int, error) {
 	n.txMu.Lock()
 	defer n.txMu.Unlock()
 	defer n.kickTx()
-	for i, p := range frames {
-		if err := n.send(nil, p); err != nil {
+	for i := range frames {
+		if err := n.send(nil, frames[i:i+1]); err != nil {
 			return i, err
 		}
 	}
@@ -675,18 +711,22 @@ func (n *Net) checkHdr(hdr *hal.NetHdr, l int) (int, error) {
 	return hal.MaxOffloadFrame, nil
 }
 
-// send places one frame on the transmit ring; the caller holds n.txMu and
-// kicks afterwards.
-func (n *Net) send(hdr *hal.NetHdr, p []byte) error {
+// send places the frame formed by bufs on the transmit ring; the caller
+// holds n.txMu and kicks afterwards.
+func (n *Net) send(hdr *hal.NetHdr, bufs [][]byte) error {
 	if n.d.isClosed() {
 		return fmt.Errorf("virtio-net: write: %w", hal.ErrClosed)
 	}
-	maxLen, err := n.checkHdr(hdr, len(p))
+	l := 0
+	for _, p := range bufs {
+		l += len(p)
+	}
+	maxLen, err := n.checkHdr(hdr, l)
 	if err != nil {
 		return fmt.Errorf("virtio-net: write: %w", err)
 	}
-	if len(p) < hal.EthernetHeaderLen || len(p) > maxLen || VirtioNetHdrLen+len(p) > n.txBufLen {
-		return fmt.Errorf("virtio-net: write: %d-byte frame (limit %d): %w", len(p), maxLen, hal.ErrFrameSize)
+	if l < hal.EthernetHeaderLen || l > maxLen || VirtioNetHdrLen+l > n.txBufLen {
+		return fmt.Errorf("virtio-net: write: %d-byte frame (limit %d): %w", l, maxLen, hal.ErrFrameSize)
 	}
 	if err := n.recoverTx(); err != nil {
 		return fmt.Errorf("virtio-net: write: %w", err)
@@ -736,8 +776,13 @@ func (n *Net) send(hdr *hal.NetHdr, p []byte) error {
 		clear(buf[:hal.NetHdrLen])
 	}
 	binary.LittleEndian.PutUint16(buf[hal.NetHdrLen:], 0)
-	copy(buf[VirtioNetHdrLen:], p)
-	n.txSeg[0] = Seg{Addr: n.txBus[k], Len: uint32(VirtioNetHdrLen + len(p))}
+	// Copy what the pieces hold now: Len never exceeds what was copied,
+	// even if a caller changes them under the call.
+	off := VirtioNetHdrLen
+	for _, p := range bufs {
+		off += copy(buf[off:], p)
+	}
+	n.txSeg[0] = Seg{Addr: n.txBus[k], Len: uint32(off)}
 	head, err := q.add(n.txSeg[:])
 	if err != nil {
 		q.mu.Unlock()

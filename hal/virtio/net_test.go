@@ -30,6 +30,8 @@ func TestNetConformance(t *testing.T) {
 		mo   model.NetOptions
 		do   virtio.NetOptions
 		both bool // virtio on both ends
+		// swap puts virtio second, where the suite tests hal.VecNIC
+		swap bool
 	}{
 		{name: "default"},
 		{name: "no-mergeable", mo: model.NetOptions{NoMergeable: true}},
@@ -37,13 +39,19 @@ func TestNetConformance(t *testing.T) {
 		{name: "small-queues", do: virtio.NetOptions{RxQueueSize: 4, TxQueueSize: 2}},
 		{name: "jumbo", nic: mem.NICOptions{MTU: 9000}},
 		{name: "virtio-both-ends", both: true},
+		{name: "virtio-second/no-mergeable", mo: model.NetOptions{NoMergeable: true}, swap: true},
+		{name: "virtio-second/small-queues", do: virtio.NetOptions{RxQueueSize: 4, TxQueueSize: 2}, swap: true},
+		{name: "virtio-second/jumbo", nic: mem.NICOptions{MTU: 9000}, swap: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			haltest.TestNIC(t, func(t *testing.T) (hal.NIC, hal.NIC) {
 				x, y := mem.NewNICPair(tc.nic)
 				a, _, _ := newNet(t, x, tc.mo, model.Options{}, tc.do)
-				if !tc.both {
+				switch {
+				case tc.swap:
+					return y, a
+				case !tc.both:
 					return a, y
 				}
 				b, _, _ := newNet(t, y, tc.mo, model.Options{}, tc.do)
