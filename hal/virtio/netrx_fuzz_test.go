@@ -83,9 +83,11 @@ func (h *hostileNet) Start(r *model.Run) {
 	})
 }
 
-// FuzzNetRx: whatever a device puts in the receive ring, ReadFrame
-// returns whole frames that fit the caller's buffer, or an error; it never
-// panics, and (with the merge timeout) never hangs.
+// FuzzNetRx: whatever a device puts in the receive ring, ReadFrame and
+// ReadFrameHdrVec (taking turns) return whole frames that fit the caller's
+// buffers, or an error; they never panic, never write outside the
+// buffers (nor, on success, beyond the frame), and (with the merge
+// timeout) never hang.
 func FuzzNetRx(f *testing.F) {
 	rec := func(written, nbuf uint16, flags, publish byte) []byte {
 		b := binary.LittleEndian.AppendUint16(nil, written)
@@ -107,16 +109,29 @@ func FuzzNetRx(f *testing.F) {
 		n, err := virtio.NewNet(tr, virtio.NetOptions{Timeout: 20 * time.Millisecond})
 		require.NoError(t, err)
 		type res struct {
-			n   int
-			err error
+			n     int
+			err   error
+			guard error // a write outside the vectored read's buffers
 		}
 		out := make(chan res, 128)
 		go func() {
 			buf := make([]byte, 1600)
-			for {
-				k, err := n.ReadFrame(buf)
-				out <- res{k, err}
-				if errors.Is(err, hal.ErrClosed) {
+			g := newGuardedBufs(1, 13, 0, 50, 536, 1000) // 1600 bytes too
+			for i := 0; ; i++ {
+				var r res
+				if i%2 == 0 {
+					r.n, r.err = n.ReadFrame(buf)
+				} else {
+					g.fill()
+					r.n, _, r.err = n.ReadFrameHdrVec(g.bufs)
+					if r.err != nil {
+						r.guard = g.check(-1)
+					} else {
+						r.guard = g.check(r.n)
+					}
+				}
+				out <- r
+				if errors.Is(r.err, hal.ErrClosed) {
 					close(out)
 					return
 				}
@@ -126,6 +141,7 @@ func FuzzNetRx(f *testing.F) {
 		time.Sleep(time.Millisecond) // let the reader take what was published
 		require.NoError(t, n.Close())
 		for r := range out {
+			require.NoError(t, r.guard)
 			switch {
 			case r.err == nil:
 				require.GreaterOrEqual(t, r.n, hal.EthernetHeaderLen)
