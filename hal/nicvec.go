@@ -33,6 +33,10 @@ type VecNIC interface {
 	// More than MaxVecBufs buffers may be refused with an error wrapping
 	// errors.ErrUnsupported before anything is read; no frame is consumed
 	// then.
+	//
+	// After an error the contents of bufs are unspecified: a device may
+	// have stored part of a frame before finding that it does not fit or
+	// that the device failed.
 	ReadFrameHdrVec(bufs [][]byte) (n int, hdr NetHdr, err error)
 
 	// WriteFrameHdrVec sends the frame formed by bufs in order, exactly as

@@ -2,8 +2,9 @@
 // anykernel needs, each behind its hal contract. Modern devices only:
 // VIRTIO_F_VERSION_1 is required.
 //
-//   - [Net]: virtio-net (§5.1) as hal.NIC, hal.BatchNIC, hal.OffloadNIC and
-//     hal.LinkStateNIC;
+//   - [Net]: virtio-net (§5.1) as hal.NIC, hal.BatchNIC, hal.OffloadNIC,
+//     hal.VecNIC (frames copied straight between the rings' buffers and the
+//     caller's) and hal.LinkStateNIC;
 //   - [Block]: virtio-blk (§5.2) as hal.BlockDevice, hal.Discarder and
 //     hal.ReadOnlyDevice;
 //   - [Console]: virtio-console (§5.3) port 0 as hal.Console and
