@@ -99,7 +99,7 @@ func NewBlock(t Transport, o BlockOptions) (*Block, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.features = f
+	d.features.Store(f)
 	b := &Block{d: d, ro: o.ReadOnly || f&Bit(VIRTIO_BLK_F_RO) != 0, poll: o.Poll}
 	if err := b.readConfig(); err != nil {
 		t.SetStatus(t.Status() | VIRTIO_CONFIG_S_FAILED)
@@ -210,7 +210,7 @@ func (b *Block) Size() int64 { return b.size }
 func (b *Block) ReadOnly() bool { return b.ro }
 
 // Features returns the negotiated feature bits.
-func (b *Block) Features() uint64 { return b.d.features }
+func (b *Block) Features() uint64 { return b.d.features.Load() }
 
 // ReadAt reads len(p) bytes at off.
 func (b *Block) ReadAt(p []byte, off int64) (int, error) {
@@ -523,7 +523,7 @@ func (b *Block) recoverIfBroken() error {
 		b.slots <- s
 	}
 	if errors.Is(b.q.broken(), ErrNeedsReset) || b.q.reset() != nil {
-		if err := b.d.reinit(b.d.features, nil); err != nil {
+		if err := b.d.reinit(b.d.features.Load(), nil); err != nil {
 			return err
 		}
 	}

@@ -63,7 +63,7 @@ func NewConsole(t Transport, o ConsoleOptions) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.features = f
+	d.features.Store(f)
 	c := &Console{d: d, curBuf: -1, txW: newWaiter(d.clock)}
 	if err := c.readSize(); err != nil {
 		t.SetStatus(t.Status() | VIRTIO_CONFIG_S_FAILED)
@@ -208,7 +208,7 @@ func (c *Console) recoverDevice() error {
 	if c.d.isClosed() || c.rx.broken() == nil && c.tx.broken() == nil {
 		return nil
 	}
-	if rerr := c.d.reinit(c.d.features, c.resetBuffers); rerr != nil {
+	if rerr := c.d.reinit(c.d.features.Load(), c.resetBuffers); rerr != nil {
 		return fmt.Errorf("%w (and resetting the device failed: %w)", err, rerr)
 	}
 	c.kick(c.rx)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/anykernel/anykernel/hal"
@@ -12,9 +13,13 @@ import (
 // device is what every driver shares: the transport, the negotiated
 // features, the queues, interrupt dispatch and the timeout policy.
 type device struct {
-	t        Transport
-	name     string
-	features uint64
+	t    Transport
+	name string
+	// features are the negotiated feature bits. reinit rewrites them
+	// (virtio-net changing its receive offloads) while the configuration
+	// interrupt, the other queues' goroutines and callers of Features
+	// may be reading them, so they are only loaded and stored whole.
+	features atomic.Uint64
 	queues   []*queue
 	clock    hal.Clock
 	timeout  time.Duration
@@ -67,7 +72,7 @@ func newDevice(t Transport, name string, clock hal.Clock, timeout time.Duration)
 }
 
 // has reports whether feature bit n was negotiated.
-func (d *device) has(n uint) bool { return d.features&Bit(n) != 0 }
+func (d *device) has(n uint) bool { return d.features.Load()&Bit(n) != 0 }
 
 // start begins interrupt delivery and sets DRIVER_OK.
 func (d *device) start() error {
@@ -141,20 +146,27 @@ func (d *device) close() {
 	}
 }
 
+// ringFeatures are the feature bits the queues were built for (see
+// queue): reinit must not change them.
+const ringFeatures = 1<<VIRTIO_F_INDIRECT_DESC | 1<<VIRTIO_F_EVENT_IDX | 1<<VIRTIO_F_RING_RESET
+
 // reinit resets the device and initialises it again with the features
-// f (all of which it must still offer), giving it the same queues, empty.
-// refill, if not nil, runs before DRIVER_OK to give the device buffers.
+// f (all of which it must still offer, so exactly f is negotiated),
+// giving it the same queues, empty. f may differ from the features
+// negotiated before only in device-type bits. refill, if not nil, runs
+// before DRIVER_OK to give the device buffers.
 func (d *device) reinit(f uint64, refill func() error) error {
 	d.life.Lock()
 	defer d.life.Unlock()
+	if diff := (f ^ d.features.Load()) & ringFeatures; diff != 0 {
+		return fmt.Errorf("%s: reinitialising with ring features %#x changed: %w", d.name, diff, errors.ErrUnsupported)
+	}
 	got, err := negotiate(d.t, d.t.DeviceID(), f, f)
 	if err != nil {
 		return err
 	}
-	d.features = got
+	d.features.Store(got)
 	for _, q := range d.queues {
-		q.features = got
-		q.eventIdx = got&Bit(VIRTIO_F_EVENT_IDX) != 0
 		if err := q.reenable(); err != nil {
 			d.t.SetStatus(d.t.Status() | VIRTIO_CONFIG_S_FAILED)
 			return err
@@ -284,7 +296,7 @@ func (d *device) recoverQueue(q *queue, refill func() error) error {
 	if !errors.Is(err, ErrNeedsReset) && q.reset() == nil {
 		return nil
 	}
-	if rerr := d.reinit(d.features, refill); rerr != nil {
+	if rerr := d.reinit(d.features.Load(), refill); rerr != nil {
 		return fmt.Errorf("%w (and resetting the device failed: %w)", err, rerr)
 	}
 	return nil

@@ -144,7 +144,7 @@ func NewNet(t Transport, o NetOptions) (*Net, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.features = f
+	d.features.Store(f)
 	n.mrg = d.has(VIRTIO_NET_F_MRG_RXBUF)
 	n.statusF = d.has(VIRTIO_NET_F_STATUS)
 	n.ringResetF = d.has(VIRTIO_F_RING_RESET)
@@ -315,7 +315,7 @@ func (n *Net) MAC() hal.MAC { return n.mac }
 func (n *Net) LinkUp() bool { return n.link.Load() }
 
 // Features returns the negotiated feature bits.
-func (n *Net) Features() uint64 { return n.d.features }
+func (n *Net) Features() uint64 { return n.d.features.Load() }
 
 // SupportedOffload implements hal.OffloadNIC.
 func (n *Net) SupportedOffload() hal.Offload { return n.supported }
@@ -346,8 +346,8 @@ func (n *Net) SetOffload(want hal.Offload) (hal.Offload, error) {
 			guest |= Bit(m.bit)
 		}
 	}
-	if guest != n.d.features&netGuestMask {
-		f := n.d.features&^netGuestMask | guest
+	if cur := n.d.features.Load(); guest != cur&netGuestMask {
+		f := cur&^netGuestMask | guest
 		err := n.d.reinit(f, func() error {
 			n.resetBuffers()
 			return nil
@@ -582,7 +582,7 @@ func (n *Net) recoverDevice() error {
 	if n.d.isClosed() || n.rx.broken() == nil && n.tx.broken() == nil {
 		return nil
 	}
-	if rerr := n.d.reinit(n.d.features, func() error { n.resetBuffers(); return nil }); rerr != nil {
+	if rerr := n.d.reinit(n.d.features.Load(), func() error { n.resetBuffers(); return nil }); rerr != nil {
 		return fmt.Errorf("%w (and resetting the device failed: %w)", err, rerr)
 	}
 	n.kickRx()

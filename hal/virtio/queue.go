@@ -45,23 +45,27 @@ type queue struct {
 	avail, used []byte
 	availOff    int
 	usedOff     int
-	eventIdx    bool
-	maxInd      int // descriptors per indirect table; 0 without VIRTIO_F_INDIRECT_DESC
-	ind         []byte
-	indBus      uint64
-	features    uint64
-	signal      chan struct{}
-	mu          sync.Mutex
-	next        []uint16 // driver's own chain links and free list
-	chainLen    []uint16 // descriptors in the chain headed here; 0 if not in flight
-	wlen        []uint32 // device-writable bytes of the chain headed here
-	freeHead    uint16
-	numFree     int
-	inFlight    int
-	availIdx    uint16
-	kickedIdx   uint16
-	lastUsed    uint16
-	err         error
+	// eventIdx, maxInd and features are fixed when the queue is made:
+	// reinitialising the device never changes the ring features (see
+	// device.reinit), so the push, pop and notification paths read them
+	// without a lock while another queue's goroutine resets the device.
+	eventIdx  bool
+	maxInd    int // descriptors per indirect table; 0 without VIRTIO_F_INDIRECT_DESC
+	ind       []byte
+	indBus    uint64
+	features  uint64
+	signal    chan struct{}
+	mu        sync.Mutex
+	next      []uint16 // driver's own chain links and free list
+	chainLen  []uint16 // descriptors in the chain headed here; 0 if not in flight
+	wlen      []uint32 // device-writable bytes of the chain headed here
+	freeHead  uint16
+	numFree   int
+	inFlight  int
+	availIdx  uint16
+	kickedIdx uint16
+	lastUsed  uint16
+	err       error
 }
 
 // newQueue allocates and enables queue index with at most size entries.

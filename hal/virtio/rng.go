@@ -38,7 +38,7 @@ func NewRNG(t Transport, o RNGOptions) (*RNG, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.features = f
+	d.features.Store(f)
 	r := &RNG{d: d, w: newWaiter(d.clock)}
 	if r.q, err = newQueue(t, f, 0, 2, 0, "virtio-rng"); err != nil {
 		t.SetStatus(t.Status() | VIRTIO_CONFIG_S_FAILED)
