@@ -50,12 +50,15 @@ type Block struct {
 	poll       int
 
 	// recovery holds requests (read side) out while the queue is reset
-	// (write side).
+	// (write side). A request takes its slot before the read side, so
+	// that one waiting for a slot never keeps out the reset that would
+	// give the lost slots back.
 	recovery sync.RWMutex
 	slots    chan *blkSlot
 	byHead   []*blkSlot
 	lostMu   sync.Mutex
-	lost     []*blkSlot // slots whose chains the device may still hold
+	lost     []*blkSlot    // slots whose chains the device may still hold
+	lostSig  chan struct{} // wakes requests waiting for a slot when one is lost
 }
 
 // blkSlot is the memory and wait state of one request in flight.
@@ -138,6 +141,7 @@ func NewBlock(t Transport, o BlockOptions) (*Block, error) {
 	}
 	nslots = max(1, min(nslots, b.q.n))
 	b.slots = make(chan *blkSlot, nslots)
+	b.lostSig = make(chan struct{}, 1)
 	b.byHead = make([]*blkSlot, b.q.n)
 	metas, metaBus, err := d.allocBufs(nslots, blkMetaLen, 16)
 	if err != nil {
@@ -314,31 +318,57 @@ func (b *Block) Close() error {
 // for writes p is sent. discardSectors, if given, makes the request carry
 // one discard segment.
 func (b *Block) request(typ uint32, sector uint64, p []byte, write bool, discardSectors ...uint32) error {
-	if err := b.recoverIfBroken(); err != nil {
+	s, err := b.slot()
+	if err != nil {
 		return err
 	}
 	b.recovery.RLock()
-	defer b.recovery.RUnlock()
-	var s *blkSlot
-	select {
-	case s = <-b.slots:
-	case <-b.d.closed:
-		return hal.ErrClosed
-	}
+	lost, err := b.run(s, typ, sector, p, write, discardSectors...)
+	b.recovery.RUnlock()
 	// A request that gives up while its chain is with the device leaves
 	// its slot aside until the queue is reset: the device may still write
 	// into the slot's memory.
-	inFlight := false
-	defer func() {
-		if inFlight {
-			b.lostMu.Lock()
-			b.lost = append(b.lost, s)
-			b.lostMu.Unlock()
-			return
+	if lost {
+		b.lostMu.Lock()
+		b.lost = append(b.lost, s)
+		b.lostMu.Unlock()
+		select {
+		case b.lostSig <- struct{}{}:
+		default:
 		}
-		b.slots <- s
-	}()
+		return err
+	}
+	b.slots <- s
+	return err
+}
 
+// slot takes a free request slot, mending a broken queue first. It waits
+// holding no lock: slots lost to a broken queue come back only when the
+// queue is reset, so a request waiting for one resets the queue itself
+// when a slot is lost.
+func (b *Block) slot() (*blkSlot, error) {
+	for {
+		if err := b.recoverIfBroken(); err != nil {
+			return nil, err
+		}
+		select {
+		case s := <-b.slots:
+			select {
+			case <-s.done: // left by a completion after its request gave up
+			default:
+			}
+			return s, nil
+		case <-b.lostSig:
+		case <-b.d.closed:
+			return nil, hal.ErrClosed
+		}
+	}
+}
+
+// run runs one request in slot s; the caller holds b.recovery's read
+// side. lost reports that the request gave up while the device may still
+// hold its chain.
+func (b *Block) run(s *blkSlot, typ uint32, sector uint64, p []byte, write bool, discardSectors ...uint32) (lost bool, err error) {
 	binary.LittleEndian.PutUint32(s.meta[0:], typ)
 	binary.LittleEndian.PutUint32(s.meta[4:], 0)
 	binary.LittleEndian.PutUint64(s.meta[8:], sector)
@@ -365,28 +395,26 @@ func (b *Block) request(typ uint32, sector uint64, p []byte, write bool, discard
 	s.w.arm(b.d.timeout)
 	defer s.w.disarm()
 	if err := b.submit(s); err != nil {
-		return err
+		return false, err
 	}
-	inFlight = true
 	if err := b.wait(s); err != nil {
-		return err
+		return true, err
 	}
-	inFlight = false
 	switch st := s.meta[blkMetaStatus]; st {
 	case VIRTIO_BLK_S_OK:
 	case VIRTIO_BLK_S_IOERR:
-		return ErrIO
+		return false, ErrIO
 	case VIRTIO_BLK_S_UNSUPP:
-		return fmt.Errorf("device does not support request type %d: %w", typ, errors.ErrUnsupported)
+		return false, fmt.Errorf("device does not support request type %d: %w", typ, errors.ErrUnsupported)
 	case blkNoStatus:
-		return fmt.Errorf("device completed the request without a status: %w", ErrDevice)
+		return false, fmt.Errorf("device completed the request without a status: %w", ErrDevice)
 	default:
-		return fmt.Errorf("device returned unknown status %d: %w", st, ErrDevice)
+		return false, fmt.Errorf("device returned unknown status %d: %w", st, ErrDevice)
 	}
 	if !write && len(p) > 0 {
 		copy(p, s.data[:len(p)])
 	}
-	return nil
+	return false, nil
 }
 
 // submit adds s's chain to the queue, waiting for descriptors if needed.
@@ -511,16 +539,10 @@ func (b *Block) recoverIfBroken() error {
 	if b.q.broken() == nil {
 		return nil // another request recovered it
 	}
+	// Completion signals left in free slots are cleared as requests take
+	// them (see slot): requests waiting for one may be taking them now.
 	for i := range b.byHead {
 		b.byHead[i] = nil
-	}
-	for range len(b.slots) {
-		s := <-b.slots
-		select {
-		case <-s.done:
-		default:
-		}
-		b.slots <- s
 	}
 	if errors.Is(b.q.broken(), ErrNeedsReset) || b.q.reset() != nil {
 		if err := b.d.reinit(b.d.features.Load(), nil); err != nil {

@@ -154,10 +154,23 @@ const ringFeatures = 1<<VIRTIO_F_INDIRECT_DESC | 1<<VIRTIO_F_EVENT_IDX | 1<<VIRT
 // f (all of which it must still offer, so exactly f is negotiated),
 // giving it the same queues, empty. f may differ from the features
 // negotiated before only in device-type bits. refill, if not nil, runs
-// before DRIVER_OK to give the device buffers.
+// before DRIVER_OK to give the device buffers. If it fails the queues
+// are left broken, so that whoever uses them next tries again rather than
+// waiting on a device that is not running (or on buffers that only a
+// successful reset gives back).
 func (d *device) reinit(f uint64, refill func() error) error {
 	d.life.Lock()
 	defer d.life.Unlock()
+	err := d.reinitLocked(f, refill)
+	if err != nil {
+		for _, q := range d.queues {
+			q.breakWith(fmt.Errorf("%s: reinitialising: %w", d.name, err))
+		}
+	}
+	return err
+}
+
+func (d *device) reinitLocked(f uint64, refill func() error) error {
 	if diff := (f ^ d.features.Load()) & ringFeatures; diff != 0 {
 		return fmt.Errorf("%s: reinitialising with ring features %#x changed: %w", d.name, diff, errors.ErrUnsupported)
 	}
