@@ -135,10 +135,31 @@ func TestNetVecMisbehavingDevice(t *testing.T) {
 			require.ErrorIs(t, firstErr, virtio.ErrDevice)
 
 			// Frames the faulty device may have left queued are drained
-			// first; then a fresh frame must arrive intact.
+			// first; then a fresh frame must arrive intact. The queue
+			// reset the next read does drops whatever the device
+			// delivered before it, so the peer sends until one arrives.
 			dev.SetFaults(model.Faults{})
 			want := testFrame(n.MAC(), y.MAC(), 200, 1514)
-			require.NoError(t, y.WriteFrame(want))
+			stop := make(chan struct{})
+			sent := make(chan error, 1)
+			go func() {
+				for {
+					if err := y.WriteFrame(want); err != nil {
+						sent <- err
+						return
+					}
+					select {
+					case <-stop:
+						sent <- nil
+						return
+					case <-time.After(time.Millisecond):
+					}
+				}
+			}()
+			defer func() {
+				close(stop)
+				require.NoError(t, <-sent)
+			}()
 			for {
 				g.fill()
 				k, _, err := n.ReadFrameHdrVec(g.bufs)
