@@ -2,9 +2,11 @@ package virtio_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/anykernel/anykernel/hal"
 	"github.com/anykernel/anykernel/hal/virtio/mmio"
 	"github.com/anykernel/anykernel/hal/virtio/model"
 	"github.com/anykernel/anykernel/hal/virtio/pci"
@@ -34,4 +36,33 @@ func newPCI(t testing.TB, b model.Backend, o model.Options, po model.PCIOptions)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = dev.Close() })
 	return tr, dev
+}
+
+// resend writes f on nic every few milliseconds until the returned stop
+// function is called, which also checks that every write succeeded. A frame
+// sent once right after a device's faults are lifted can be delivered into
+// a receive queue the driver is about to reset, and that reset rightly drops
+// it; a test waiting for that one frame would wait for ever.
+func resend(t *testing.T, nic hal.NIC, f []byte) (stop func()) {
+	t.Helper()
+	done := make(chan struct{})
+	sent := make(chan error, 1)
+	go func() {
+		for {
+			if err := nic.WriteFrame(f); err != nil {
+				sent <- err
+				return
+			}
+			select {
+			case <-done:
+				sent <- nil
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		require.NoError(t, <-sent)
+	}
 }

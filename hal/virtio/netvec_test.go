@@ -140,26 +140,7 @@ func TestNetVecMisbehavingDevice(t *testing.T) {
 			// delivered before it, so the peer sends until one arrives.
 			dev.SetFaults(model.Faults{})
 			want := testFrame(n.MAC(), y.MAC(), 200, 1514)
-			stop := make(chan struct{})
-			sent := make(chan error, 1)
-			go func() {
-				for {
-					if err := y.WriteFrame(want); err != nil {
-						sent <- err
-						return
-					}
-					select {
-					case <-stop:
-						sent <- nil
-						return
-					case <-time.After(time.Millisecond):
-					}
-				}
-			}()
-			defer func() {
-				close(stop)
-				require.NoError(t, <-sent)
-			}()
+			defer resend(t, y, want)()
 			for {
 				g.fill()
 				k, _, err := n.ReadFrameHdrVec(g.bufs)
