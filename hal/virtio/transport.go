@@ -9,8 +9,14 @@ import (
 // MMIO). Drivers use only this interface, so they do not know which
 // transport they sit on. Packages virtio/mmio and virtio/pci provide it.
 //
-// Methods are called by one driver; the driver serialises them except
-// Notify, which may be called from several goroutines at once.
+// Methods are called by one driver, but from several goroutines at once:
+// a driver's receive and transmit sides reset their own queues
+// independently, and configuration reads may overlap a device reset. Each
+// method must therefore be atomic with respect to the others; in
+// particular a queue or feature selector write and the register accesses
+// that depend on it must not interleave with another call's (the mmio and
+// pci transports hold a lock across them). The driver orders the calls
+// that must happen in sequence, such as the steps of initialisation.
 type Transport interface {
 	// DeviceID says what kind of device this is.
 	DeviceID() DeviceID
