@@ -160,12 +160,18 @@ const ringFeatures = 1<<VIRTIO_F_INDIRECT_DESC | 1<<VIRTIO_F_EVENT_IDX | 1<<VIRT
 // successful reset gives back).
 func (d *device) reinit(f uint64, refill func() error) error {
 	d.life.Lock()
-	defer d.life.Unlock()
 	err := d.reinitLocked(f, refill)
 	if err != nil {
 		for _, q := range d.queues {
 			q.breakWith(fmt.Errorf("%s: reinitialising: %w", d.name, err))
 		}
+	}
+	d.life.Unlock()
+	if err == nil && d.onConfig != nil {
+		// A configuration change signalled while the device was being
+		// reset may have had its interrupt cleared with everything
+		// else: read the configuration afresh.
+		d.onConfig()
 	}
 	return err
 }

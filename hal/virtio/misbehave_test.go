@@ -279,6 +279,26 @@ func TestNetLinkChange(t *testing.T) {
 	require.Eventually(t, n.LinkUp, 10*time.Second, time.Millisecond)
 }
 
+// TestNetLinkAfterReset: a link change whose configuration interrupt never
+// arrived is picked up when the driver next resets the device, here to
+// change receive offloads.
+func TestNetLinkAfterReset(t *testing.T) {
+	x, y := mem.NewNICPair(mem.NICOptions{})
+	defer y.Close()
+	n, dev, be := newNet(t, x, model.NetOptions{}, model.Options{}, virtio.NetOptions{})
+	defer n.Close()
+	require.True(t, n.LinkUp())
+	be.Bind(nil) // the next change raises no interrupt
+	be.SetLink(false)
+	be.Bind(dev)
+	require.True(t, n.LinkUp(), "the driver saw a change nobody signalled")
+	on := n.SupportedOffload() & (hal.OffloadRxCsum | hal.OffloadTxCsum)
+	require.NotZero(t, on&hal.OffloadRxCsum, "the model offers no receive offload")
+	_, err := n.SetOffload(on)
+	require.NoError(t, err)
+	require.False(t, n.LinkUp(), "link status not re-read after the device reset")
+}
+
 func TestRNGMisbehavingDevice(t *testing.T) {
 	cases := []struct {
 		name    string
