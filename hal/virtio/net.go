@@ -56,10 +56,6 @@ type Net struct {
 	enabled   hal.Offload
 	mrg       bool
 	link      atomic.Bool
-	// Features that reinitialising never changes, kept apart from
-	// d.features, which reinit rewrites while the configuration interrupt
-	// and other directions' recovery may be looking.
-	statusF, ringResetF bool
 
 	rxMu     sync.Mutex
 	rxBufLen int
@@ -146,8 +142,6 @@ func NewNet(t Transport, o NetOptions) (*Net, error) {
 	}
 	d.features.Store(f)
 	n.mrg = d.has(VIRTIO_NET_F_MRG_RXBUF)
-	n.statusF = d.has(VIRTIO_NET_F_STATUS)
-	n.ringResetF = d.has(VIRTIO_F_RING_RESET)
 	if err := n.readConfig(o.MAC); err != nil {
 		t.SetStatus(t.Status() | VIRTIO_CONFIG_S_FAILED)
 		return nil, err
@@ -290,13 +284,13 @@ func (n *Net) readConfig(mac hal.MAC) error {
 		}
 		n.mtu = int(mtu)
 	}
-	n.link.Store(!n.statusF || status&VIRTIO_NET_S_LINK_UP != 0)
+	n.link.Store(!n.d.has(VIRTIO_NET_F_STATUS) || status&VIRTIO_NET_S_LINK_UP != 0)
 	return nil
 }
 
 // configChanged re-reads the link status after a configuration interrupt.
 func (n *Net) configChanged() {
-	if !n.statusF {
+	if !n.d.has(VIRTIO_NET_F_STATUS) {
 		return
 	}
 	var status uint16
@@ -570,7 +564,7 @@ func (n *Net) recoverDevice() error {
 	if err == nil || n.d.isClosed() {
 		return nil
 	}
-	if n.ringResetF && !errors.Is(err, ErrNeedsReset) {
+	if n.d.has(VIRTIO_F_RING_RESET) && !errors.Is(err, ErrNeedsReset) {
 		return nil // each direction resets its own queue
 	}
 	n.rx.breakWith(err)
