@@ -80,6 +80,7 @@ type rxOp struct {
 	sizes []int
 	got   int
 
+	iovs iovecs
 	err  error
 	one  func(fd uintptr) bool
 	many func(fd uintptr) bool
@@ -105,6 +106,7 @@ func putRx(op *rxOp) {
 	clear(op.iov[:cap(op.iov)])
 	op.iov = op.iov[:0]
 	op.one1[0], op.vec = nil, nil
+	op.iovs.clear()
 	rxPool.Put(op)
 }
 
@@ -114,6 +116,7 @@ type txOp struct {
 	hb   [hal.NetHdrLen]byte
 	iov  [1 + hal.MaxVecBufs][]byte // the header, then the frame's pieces
 	niov int
+	iovs iovecs
 	n    int
 	err  error
 }
@@ -126,7 +129,7 @@ var txPool = sync.Pool{New: func() any {
 
 func (op *txOp) write(fd uintptr) bool {
 	for {
-		op.n, op.err = unix.Writev(int(fd), op.iov[:op.niov])
+		op.n, op.err = rawWritev(int(fd), &op.iovs, op.iov[:op.niov])
 		if op.err != unix.EINTR {
 			return op.err != unix.EAGAIN
 		}
@@ -311,7 +314,7 @@ func (op *rxOp) recvVec(fd int, bufs [][]byte, total int) (frame, error) {
 	var n int
 	var err error
 	for {
-		n, err = unix.Readv(fd, iov)
+		n, err = rawReadv(fd, &op.iovs, iov)
 		if err != unix.EINTR {
 			break
 		}
@@ -687,6 +690,7 @@ func (t *TAP) send(hdr *hal.NetHdr, bufs [][]byte, n int) error {
 	op := txPool.Get().(*txOp)
 	defer func() {
 		clear(op.iov[:op.niov])
+		op.iovs.clear()
 		op.niov = 0
 		op.err = nil
 		txPool.Put(op)
