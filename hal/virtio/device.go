@@ -212,34 +212,73 @@ func (d *device) isClosed() bool {
 
 // waiter is a reusable timeout: one per goroutine slot that waits for the
 // device, so waiting allocates nothing.
+//
+// A token in expired means the deadline of the current arming has passed,
+// and nothing else. The timer is reused, and stopping it does not stop a
+// callback that has already started (hal.Timer.Stop): the callback of an
+// earlier arming may run after disarm has drained expired, or after the
+// next arm. So the callback checks, under mu, that the waiter is armed and
+// that its deadline is due before it sends; disarm clears armed and drains
+// under the same lock, so no earlier arming's token survives it.
 type waiter struct {
 	expired chan struct{}
+	clock   hal.Clock
 	timer   hal.Timer
+
+	mu       sync.Mutex
+	armed    bool
+	deadline time.Duration // on clock's Monotonic time
 }
 
 func newWaiter(c hal.Clock) *waiter {
-	w := &waiter{expired: make(chan struct{}, 1)}
-	w.timer = c.AfterFunc(time.Hour, func() {
-		select {
-		case w.expired <- struct{}{}:
-		default:
-		}
-	})
+	w := &waiter{expired: make(chan struct{}, 1), clock: c}
+	w.timer = c.AfterFunc(time.Hour, w.fire)
 	w.timer.Stop()
 	return w
 }
 
+// fire is the timer's callback.
+func (w *waiter) fire() {
+	w.mu.Lock()
+	if !w.armed {
+		w.mu.Unlock()
+		return // stale: the arming it was for is over
+	}
+	left := w.deadline - w.clock.Monotonic()
+	if left <= 0 {
+		select {
+		case w.expired <- struct{}{}:
+		default:
+		}
+		w.mu.Unlock()
+		return
+	}
+	w.mu.Unlock()
+	// Early for this arming: an earlier arming's callback, or a timer
+	// that fired a little before the deadline. Wait for the rest rather
+	// than drop the expiry (at worst the timer is set again to the same
+	// deadline).
+	w.timer.Reset(left)
+}
+
 func (w *waiter) arm(d time.Duration) {
 	w.disarm()
+	w.mu.Lock()
+	w.armed = true
+	w.deadline = w.clock.Monotonic() + d
+	w.mu.Unlock()
 	w.timer.Reset(d)
 }
 
 func (w *waiter) disarm() {
 	w.timer.Stop()
+	w.mu.Lock()
+	w.armed = false
 	select {
 	case <-w.expired:
 	default:
 	}
+	w.mu.Unlock()
 }
 
 // realClock is the default hal.Clock: the Go runtime's clock.
