@@ -50,6 +50,8 @@ func pinCC(b *testing.B, c net.Conn) {
 type bulkPair struct {
 	w, r  net.Conn
 	close func()
+	// stats, if set, reads the counters of the netstack NIC under test.
+	stats func() (NICStats, error)
 }
 
 // runBulk measures sending from p.w to p.r.
@@ -75,6 +77,12 @@ func runBulk(b *testing.B, p bulkPair) {
 	b.SetBytes(benchChunk)
 	b.ReportAllocs()
 	var sent int64
+	var nic0 NICStats
+	if p.stats != nil {
+		var err error
+		nic0, err = p.stats()
+		require.NoError(b, err)
+	}
 	cpu0 := cpuTime(b)
 	for b.Loop() {
 		n, err := p.w.Write(chunk)
@@ -92,6 +100,13 @@ func runBulk(b *testing.B, p bulkPair) {
 		b.Fatalf("sent %d bytes, received %d", sent, got.Load())
 	}
 	reportCPU(b, cpuTime(b)-cpu0, sent)
+	if p.stats != nil && sent > 0 {
+		nic, err := p.stats()
+		require.NoError(b, err)
+		mib := float64(sent) / (1 << 20)
+		b.ReportMetric(float64(nic.RxFrames-nic0.RxFrames)/mib, "rxframes/MiB")
+		b.ReportMetric(float64(nic.TxFrames-nic0.TxFrames)/mib, "txframes/MiB")
+	}
 	p.w.Close()
 	if err := <-drained; err != nil {
 		b.Logf("drain: %v", err)
@@ -161,10 +176,11 @@ func tapBulkPair(b *testing.B, offload, tx bool) bulkPair {
 	require.NotNil(b, k)
 	pinCC(b, k)
 	closeAll := func() { c.Close(); k.Close(); kln.Close() }
+	stats := func() (NICStats, error) { return p.st.NICStats(p.nic) }
 	if tx {
-		return bulkPair{w: c, r: k, close: closeAll}
+		return bulkPair{w: c, r: k, close: closeAll, stats: stats}
 	}
-	return bulkPair{w: k, r: c, close: closeAll}
+	return bulkPair{w: k, r: c, close: closeAll, stats: stats}
 }
 
 // vethPeers builds the reference: two namespaces joined by a veth pair,
