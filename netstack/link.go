@@ -281,9 +281,10 @@ func flatten(pkt *stack.PacketBuffer, b []byte) ([]byte, bool) {
 
 func (l *link) writeOne(pkt *stack.PacketBuffer) tcpip.Error {
 	if l.vec != nil {
-		var iov [hal.MaxVecBufs][]byte
-		if pieces, ok := gather(pkt, iov[:0]); ok {
-			return l.writeVec(pkt, pieces)
+		v := vecPool.Get().(*vecWrite)
+		defer v.put()
+		if pieces, ok := gather(pkt, v.iov[:0]); ok {
+			return l.writeVec(pkt, &v.h, pieces)
 		}
 	}
 	bp := l.getBuf()
@@ -331,15 +332,30 @@ func gather(pkt *stack.PacketBuffer, out [][]byte) ([][]byte, bool) {
 	return out, true
 }
 
+// vecWrite is the scratch space of one gather write. Both fields escape
+// through the hal.VecNIC call, so they are pooled rather than declared on
+// the stack, which would cost two allocations per frame.
+type vecWrite struct {
+	h   hal.NetHdr
+	iov [hal.MaxVecBufs][]byte
+}
+
+var vecPool = sync.Pool{New: func() any { return new(vecWrite) }}
+
+// put clears v's references to packet buffers and returns it to the pool.
+func (v *vecWrite) put() {
+	*v = vecWrite{}
+	vecPool.Put(v)
+}
+
 // writeVec sends pkt straight from its buffers, which gather cut into
-// pieces: no copy into a frame buffer.
-func (l *link) writeVec(pkt *stack.PacketBuffer, pieces [][]byte) tcpip.Error {
-	var h hal.NetHdr
-	l.netHdr(pkt, &h)
+// pieces: no copy into a frame buffer. h is zeroed scratch space.
+func (l *link) writeVec(pkt *stack.PacketBuffer, h *hal.NetHdr, pieces [][]byte) tcpip.Error {
+	l.netHdr(pkt, h)
 	if h.GSOType != hal.GSONone {
 		l.stats.txSuperFrames.Add(1)
 	}
-	if err := l.vec.WriteFrameHdrVec(&h, pieces); err != nil {
+	if err := l.vec.WriteFrameHdrVec(h, pieces); err != nil {
 		l.stats.txErrors.Add(1)
 		return txError(err)
 	}
