@@ -7,6 +7,11 @@
 // example "ref-kernel-veth" or "ref-raw-file") is the reference for the
 // others. Throughput (MB/s) is compared when both report it, otherwise the
 // rate derived from ns/op. A ratio above 1 means faster than the reference.
+// When both also report CPU time per KiB moved (the "cpu-ns/KiB" metric),
+// a second ratio compares that cost, reference over measured: above 1
+// means the measured path spends less CPU per byte. It tells a path that
+// is slower because each byte costs more from one that is slower because
+// it keeps fewer cores busy.
 package main
 
 import (
@@ -23,6 +28,7 @@ type result struct {
 	name    string
 	nsPerOp float64
 	mbPerS  float64 // 0 when not reported
+	cpuKiB  float64 // CPU ns per KiB moved; 0 when not reported
 }
 
 // parse reads benchmark result lines ("BenchmarkX/y-2  1000  123 ns/op  45.6 MB/s ...").
@@ -49,6 +55,8 @@ func parse(r io.Reader) ([]result, error) {
 				res.nsPerOp = v
 			case "MB/s":
 				res.mbPerS = v
+			case "cpu-ns/KiB":
+				res.cpuKiB = v
 			}
 		}
 		if res.nsPerOp > 0 {
@@ -81,6 +89,7 @@ type row struct {
 	value, refV  float64
 	unit         string
 	ratio        float64
+	cpuRatio     float64 // reference CPU per KiB over ours; 0 if unknown
 	hasReference bool
 }
 
@@ -107,6 +116,9 @@ func table(results []result) []row {
 			rw.value, rw.refV, rw.unit = 1e9/r.nsPerOp, 1e9/ref.nsPerOp, "op/s"
 		}
 		rw.ratio = rw.value / rw.refV
+		if r.cpuKiB > 0 && ref.cpuKiB > 0 {
+			rw.cpuRatio = ref.cpuKiB / r.cpuKiB
+		}
 		rows = append(rows, rw)
 	}
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].name < rows[j].name })
@@ -124,10 +136,14 @@ func main() {
 		fmt.Println("(no benchmark with a reference sibling in this run)")
 		return
 	}
-	fmt.Printf("| %-56s | %12s | %-28s | %12s | %6s |\n", "benchmark", "value", "reference", "ref value", "ratio")
-	fmt.Printf("|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 58), strings.Repeat("-", 14), strings.Repeat("-", 30), strings.Repeat("-", 14), strings.Repeat("-", 8))
+	fmt.Printf("| %-56s | %12s | %-28s | %12s | %6s | %9s |\n", "benchmark", "value", "reference", "ref value", "ratio", "CPU ratio")
+	fmt.Printf("|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 58), strings.Repeat("-", 14), strings.Repeat("-", 30), strings.Repeat("-", 14), strings.Repeat("-", 8), strings.Repeat("-", 11))
 	for _, r := range rows {
 		_, refLeaf := split(r.ref)
-		fmt.Printf("| %-56s | %7.1f %-4s | %-28s | %7.1f %-4s | %5.2fx |\n", r.name, r.value, r.unit, refLeaf, r.refV, r.unit, r.ratio)
+		cpu := "-"
+		if r.cpuRatio > 0 {
+			cpu = fmt.Sprintf("%.2fx", r.cpuRatio)
+		}
+		fmt.Printf("| %-56s | %7.1f %-4s | %-28s | %7.1f %-4s | %5.2fx | %9s |\n", r.name, r.value, r.unit, refLeaf, r.refV, r.unit, r.ratio, cpu)
 	}
 }
