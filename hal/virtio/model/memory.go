@@ -66,6 +66,14 @@ func (m *Memory) Free(buf []byte) {
 	}
 }
 
+// Regions returns how many regions are allocated and not yet freed, so a
+// test can check that a driver gave back all its memory.
+func (m *Memory) Regions() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.regions)
+}
+
 // Translate returns the n bytes at bus address bus, or an error if they do
 // not lie inside one allocated region. The slice's capacity ends with the
 // region.

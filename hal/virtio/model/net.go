@@ -197,6 +197,12 @@ func (n *Net) transmit(r *Run, q *VQ) {
 			r.Delay()
 			if c.ReadLen >= virtio.VirtioNetHdrLen && c.ReadLen <= len(buf) {
 				m := c.CopyFrom(0, buf[:c.ReadLen])
+				if m < c.ReadLen {
+					// The driver reset the queue since the chain was
+					// popped: the buffer is no longer the device's to
+					// read (§2.6.1.1.1), and the frame is gone with it.
+					continue
+				}
 				*hdr, _ = hal.DecodeNetHdr(buf)
 				frame := buf[virtio.VirtioNetHdrLen:m]
 				var err error
@@ -224,6 +230,11 @@ func (n *Net) transmit(r *Run, q *VQ) {
 
 var errDropped = errorf("frame dropped")
 
+// receive fills the driver's receive buffers with frames from the
+// backlog. It lives as long as the device run: a queue the driver broke
+// (§2.1.2) or reset (§2.6.1) holds the frame in hand until the driver
+// resets and re-enables the queue, or resets the device, as a real device
+// keeps receiving into its own memory while its queue is out of service.
 func (n *Net) receive(r *Run, q *VQ, mrg bool) {
 	chains := make([]Chain, 64)
 	var hdr [virtio.VirtioNetHdrLen]byte
@@ -234,29 +245,16 @@ func (n *Net) receive(r *Run, q *VQ, mrg bool) {
 		case <-r.Stop:
 			return
 		}
-		need := virtio.VirtioNetHdrLen + f.n
-		got, room := 0, 0
-		for room < need {
-			if got == len(chains) || (!mrg && got == 1) {
-				break
-			}
-			ok, err := q.Pop(&chains[got])
-			if err != nil {
-				n.free <- f
-				return
-			}
-			if !ok {
-				q.Publish()
-				if !q.Wait(r.Stop) {
-					n.free <- f
-					return
-				}
-				continue
-			}
-			room += chains[got].WriteLen
-			got++
+		got, ok := n.gather(r, q, chains, virtio.VirtioNetHdrLen+f.n, mrg)
+		if !ok {
+			n.free <- f
+			return
 		}
-		if room < need {
+		room := 0
+		for i := range got {
+			room += chains[i].WriteLen
+		}
+		if room < virtio.VirtioNetHdrLen+f.n {
 			// No buffers can hold the frame: drop it, returning the
 			// buffers unused.
 			n.Drops.Add(1)
@@ -270,7 +268,10 @@ func (n *Net) receive(r *Run, q *VQ, mrg bool) {
 		r.Delay()
 		f.hdr.Encode(hdr[:])
 		binary.LittleEndian.PutUint16(hdr[hal.NetHdrLen:], uint16(got))
-		// Spread header and frame over the chains in order.
+		// Spread header and frame over the chains in order. If the
+		// driver resets the queue meanwhile, the copies and used entries
+		// stop (CopyTo, Put) and the frame is lost with the buffers, as
+		// the reset demands.
 		data := f.b[:f.n]
 		for i := range got {
 			c := &chains[i]
@@ -285,4 +286,43 @@ func (n *Net) receive(r *Run, q *VQ, mrg bool) {
 		q.Publish()
 		n.free <- f
 	}
+}
+
+// gather pops receive chains until they hold need bytes (one chain
+// without mrg, at most len(chains) with it) and returns how many it took.
+// Every chain it returns belongs to the queue as the driver set it up
+// last: chains popped before a queue reset are forgotten, since the reset
+// took them back, and a queue that failed is waited on until the driver
+// resets it. ok is false once the run stops. (A reset after the last pop
+// still takes the chains back; the caller's copies then come to nothing.)
+func (n *Net) gather(r *Run, q *VQ, chains []Chain, need int, mrg bool) (got int, ok bool) {
+	room := 0
+	for room < need && got < len(chains) && (mrg || got == 0) {
+		popped, err := q.Pop(&chains[got])
+		if err != nil {
+			// The driver broke the queue; the device has asked for a
+			// reset. Wait for it, holding the frame.
+			got, room = 0, 0
+			if !q.Wait(r.Stop) {
+				return 0, false
+			}
+			continue
+		}
+		if !popped {
+			q.Publish()
+			if !q.Wait(r.Stop) {
+				return 0, false
+			}
+			continue
+		}
+		if got > 0 && chains[got].epoch != chains[0].epoch {
+			// The queue was reset since the first chain was popped:
+			// those before this one are no longer the device's.
+			chains[0], chains[got] = chains[got], chains[0]
+			got, room = 0, 0
+		}
+		room += chains[got].WriteLen
+		got++
+	}
+	return got, true
 }
