@@ -44,24 +44,21 @@ func (io *iovecs) clear() { clear(io.v[:]) }
 // thread while it runs (what unix.Readv does once the call outlasts a
 // scheduler tick) would cost a thread wake-up for nothing.
 func rawReadv(fd int, io *iovecs, bufs [][]byte) (int, error) {
-	n, ok := io.set(bufs)
-	if !ok {
-		return 0, unix.EINVAL
-	}
-	r, _, e := unix.RawSyscall(unix.SYS_READV, uintptr(fd), uintptr(unsafe.Pointer(&io.v[0])), uintptr(n))
-	if e != 0 {
-		return 0, e
-	}
-	return int(r), nil
+	return rawIov(unix.SYS_READV, fd, io, bufs)
 }
 
 // rawWritev is writev(2) on a non-blocking descriptor, like rawReadv.
 func rawWritev(fd int, io *iovecs, bufs [][]byte) (int, error) {
+	return rawIov(unix.SYS_WRITEV, fd, io, bufs)
+}
+
+// rawIov issues readv or writev (trap) with bufs as its vector.
+func rawIov(trap uintptr, fd int, io *iovecs, bufs [][]byte) (int, error) {
 	n, ok := io.set(bufs)
 	if !ok {
 		return 0, unix.EINVAL
 	}
-	r, _, e := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&io.v[0])), uintptr(n))
+	r, _, e := unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&io.v[0])), uintptr(n))
 	if e != 0 {
 		return 0, e
 	}
