@@ -33,15 +33,7 @@ func TestNetReceiveAfterQueueError(t *testing.T) {
 	setup := func(q uint32) []byte {
 		rings, bus, err := m.Alloc(ringBytes, 4096)
 		require.NoError(t, err)
-		w.Write32(mmioQueueSel, q)
-		w.Write32(mmioQueueNum, size)
-		w.Write32(mmioQueueDescLow, uint32(bus))
-		w.Write32(mmioQueueDescHigh, uint32(bus>>32))
-		w.Write32(mmioQueueDriverLow, uint32(bus+uint64(availOff)))
-		w.Write32(mmioQueueDriverHigh, uint32((bus+uint64(availOff))>>32))
-		w.Write32(mmioQueueDeviceLow, uint32(bus+uint64(usedOff)))
-		w.Write32(mmioQueueDeviceHigh, uint32((bus+uint64(usedOff))>>32))
-		w.Write32(mmioQueueReady, 1)
+		setupQueue(w, q, size, bus, bus+uint64(availOff), bus+uint64(usedOff))
 		return rings
 	}
 	// post offers descriptor 0 as the first available chain.

@@ -166,15 +166,7 @@ func TestDeviceNeedsResetOnBadDriver(t *testing.T) {
 	w.Write32(mmioDriverFeatures, 1) // VIRTIO_F_VERSION_1
 	w.Write32(mmioStatus, 1|2|8)
 	require.Equal(t, uint32(1|2|8), w.Read32(mmioStatus))
-	w.Write32(mmioQueueSel, 0)
-	w.Write32(mmioQueueNum, 8)
-	w.Write32(mmioQueueDescLow, uint32(bus))
-	w.Write32(mmioQueueDescHigh, uint32(bus>>32))
-	w.Write32(mmioQueueDriverLow, uint32(bus+uint64(availOff)))
-	w.Write32(mmioQueueDriverHigh, uint32((bus+uint64(availOff))>>32))
-	w.Write32(mmioQueueDeviceLow, uint32(bus+uint64(usedOff)))
-	w.Write32(mmioQueueDeviceHigh, uint32((bus+uint64(usedOff))>>32))
-	w.Write32(mmioQueueReady, 1)
+	setupQueue(w, 0, 8, bus, bus+uint64(availOff), bus+uint64(usedOff))
 	w.Write32(mmioStatus, 1|2|8|4)
 
 	_ = ring.WriteDesc(rings, 0, ring.Desc{Addr: bufBus, Len: 8, Flags: ring.VIRTQ_DESC_F_WRITE | ring.VIRTQ_DESC_F_NEXT, Next: 0})
@@ -243,4 +235,18 @@ func TestDeviceRefusesBadQueueSetup(t *testing.T) {
 			require.Zero(t, w.Read32(mmioStatus), "a reset clears it")
 		})
 	}
+}
+
+// setupQueue gives queue q its size and ring addresses over MMIO and
+// enables it, as a driver does (virtio 1.2 §4.2.3.2).
+func setupQueue(w *MMIO, q, size uint32, desc, driver, device uint64) {
+	w.Write32(mmioQueueSel, q)
+	w.Write32(mmioQueueNum, size)
+	w.Write32(mmioQueueDescLow, uint32(desc))
+	w.Write32(mmioQueueDescHigh, uint32(desc>>32))
+	w.Write32(mmioQueueDriverLow, uint32(driver))
+	w.Write32(mmioQueueDriverHigh, uint32(driver>>32))
+	w.Write32(mmioQueueDeviceLow, uint32(device))
+	w.Write32(mmioQueueDeviceHigh, uint32(device>>32))
+	w.Write32(mmioQueueReady, 1)
 }
