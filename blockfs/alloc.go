@@ -1,8 +1,10 @@
 package blockfs
 
 import (
+	"cmp"
 	"fmt"
 	"math/bits"
+	"slices"
 	"syscall"
 )
 
@@ -171,15 +173,16 @@ func (f *FS) allocBlocks(goal uint64, want uint64) (uint64, uint64, error) {
 		if i == 0 {
 			start = goal - f.groupFirstBlock(g)
 		}
-		bit, ok := findZero(bm, start, n)
+		first := f.groupFirstBlock(g)
+		bit, ok := f.findFree(bm, first, start, n)
 		if !ok && start > 0 {
-			bit, ok = findZero(bm, 0, n)
+			bit, ok = f.findFree(bm, first, 0, n)
 		}
 		if !ok {
 			continue
 		}
 		run := uint64(1)
-		for run < want && bit+run < n && !testBit(bm, bit+run) {
+		for run < want && bit+run < n && !testBit(bm, bit+run) && !f.quarantined(first+bit+run) {
 			run++
 		}
 		for j := uint64(0); j < run; j++ {
@@ -195,7 +198,64 @@ func (f *FS) allocBlocks(goal uint64, want uint64) (uint64, uint64, error) {
 		f.allocGoal = blk + run
 		return blk, run, nil
 	}
+	if len(f.quar) > 0 {
+		// The only free blocks left were freed since the last journal
+		// transaction. Handing them out gives up the guarantee that data
+		// written in place never lands in a block committed metadata
+		// still uses, but refusing would report a full disk that is not.
+		f.log.Debug("blockfs: reusing blocks freed since the last commit", "ranges", len(f.quar))
+		f.quar = f.quar[:0]
+		return f.allocBlocks(goal, want)
+	}
 	return 0, 0, errNoSpace
+}
+
+// blkRange is a run of blocks.
+type blkRange struct{ start, n uint64 }
+
+// quarantine keeps blocks freed since the last journal transaction from
+// being allocated again until it commits: data is written in place at
+// once, and must not land in a block that the committed metadata (what a
+// crash would leave) still uses, as a file's or a directory's block.
+func (f *FS) quarantine(start, n uint64) {
+	if f.jw == nil || n == 0 {
+		return
+	}
+	i, _ := slices.BinarySearchFunc(f.quar, start, func(r blkRange, b uint64) int { return cmp.Compare(r.start, b) })
+	f.quar = slices.Insert(f.quar, i, blkRange{start, n})
+}
+
+// quarantineEnd returns the end of the quarantined run holding blk, or 0.
+func (f *FS) quarantineEnd(blk uint64) uint64 {
+	i, found := slices.BinarySearchFunc(f.quar, blk, func(r blkRange, b uint64) int { return cmp.Compare(r.start, b) })
+	if !found {
+		if i == 0 {
+			return 0
+		}
+		i--
+	}
+	if r := f.quar[i]; blk < r.start+r.n {
+		return r.start + r.n
+	}
+	return 0
+}
+
+func (f *FS) quarantined(blk uint64) bool { return len(f.quar) > 0 && f.quarantineEnd(blk) != 0 }
+
+// findFree returns the first bit in [from, n) of group bitmap bm (whose
+// bit 0 is block first) that is clear and not quarantined.
+func (f *FS) findFree(bm []byte, first, from, n uint64) (uint64, bool) {
+	for {
+		bit, ok := findZero(bm, from, n)
+		if !ok || len(f.quar) == 0 {
+			return bit, ok
+		}
+		end := f.quarantineEnd(first + bit)
+		if end == 0 {
+			return bit, true
+		}
+		from = end - first
+	}
 }
 
 // findZero returns the first clear bit in [from, n).
@@ -221,6 +281,7 @@ func findZero(bm []byte, from, n uint64) (uint64, bool) {
 
 // freeBlocks releases n blocks starting at start.
 func (f *FS) freeBlocks(start, n uint64) error {
+	f.quarantine(start, n)
 	for n > 0 {
 		if start < uint64(f.firstDataBlock) || start >= f.blocksCount {
 			return fmt.Errorf("blockfs: free block %d outside the file system: %w", start, ErrCorrupt)

@@ -96,16 +96,35 @@ func (f *FS) bnew(blk uint64) []byte {
 func (f *FS) bdirty(blk uint64, data []byte) {
 	c, ok := f.cache[blk]
 	if !ok || &c.data[0] != &data[0] {
-		c = &cblock{data: data}
-		f.cacheInsert(blk, c)
+		f.cacheInsert(blk, &cblock{data: data, dirty: true})
+		return
 	}
-	c.dirty = true
+	if !c.dirty {
+		c.dirty = true
+		f.ndirty++
+	}
 }
 
 // bforget drops blk from the cache (it was freed).
-func (f *FS) bforget(blk uint64) { delete(f.cache, blk) }
+func (f *FS) bforget(blk uint64) {
+	if c, ok := f.cache[blk]; ok {
+		if c.dirty {
+			f.ndirty--
+		}
+		delete(f.cache, blk)
+	}
+}
 
-func (f *FS) cacheInsert(blk uint64, c *cblock) { f.cache[blk] = c }
+// cacheInsert puts c in the cache as blk, keeping the dirty count.
+func (f *FS) cacheInsert(blk uint64, c *cblock) {
+	if old, ok := f.cache[blk]; ok && old.dirty {
+		f.ndirty--
+	}
+	if c.dirty {
+		f.ndirty++
+	}
+	f.cache[blk] = c
+}
 
 // lock takes the file system lock and, between operations (when no
 // caller holds cached blocks or inodes), trims the caches.
@@ -121,7 +140,8 @@ func (f *FS) lock() {
 			}
 		}
 	}
-	if len(f.cache) >= 2*f.cacheLimit && !f.readOnly && !f.closed {
+	journalFull := f.jw != nil && f.ndirty >= f.jw.maxData/2
+	if (len(f.cache) >= 2*f.cacheLimit || journalFull) && !f.readOnly && !f.closed {
 		// Mostly dirty: write the metadata back (a consistent state, as
 		// every operation leaves one) without the device flush of Sync.
 		if err := f.writeback(); err != nil {
@@ -142,15 +162,21 @@ func (f *FS) lock() {
 
 const inodeCacheLimit = 4096
 
-// flushCache writes every dirty cached block.
-func (f *FS) flushCache() error {
-	blks := make([]uint64, 0, 64)
+// dirtyBlocks lists the dirty cached blocks in ascending order.
+func (f *FS) dirtyBlocks() []uint64 {
+	blks := make([]uint64, 0, f.ndirty)
 	for k, v := range f.cache {
 		if v.dirty {
 			blks = append(blks, k)
 		}
 	}
 	sortU64(blks)
+	return blks
+}
+
+// flushCache writes every dirty cached block in place.
+func (f *FS) flushCache() error {
+	blks := f.dirtyBlocks()
 	// Write runs of consecutive blocks with one call each.
 	var buf []byte
 	for i := 0; i < len(blks); {
@@ -172,6 +198,7 @@ func (f *FS) flushCache() error {
 		for _, b := range blks[i:j] {
 			f.cache[b].dirty = false
 		}
+		f.ndirty -= j - i
 		i = j
 	}
 	return nil

@@ -49,8 +49,29 @@
 // to the device at once) and reach the device in Sync and Close; when Sync
 // returns nil the image on the device is consistent (e2fsck finds nothing
 // to repair, apart from releasing files that are unlinked but still open)
-// and durable. Our own writes do not go through the journal, so a power
-// cut between syncs can leave an inconsistent image.
+// and durable.
+//
+// On a file system with an internal journal (ext3 and ext4 have one by
+// default), every write-back of metadata (Sync, Close, and the background
+// write-back when the cache or the journal fills up) is one jbd2
+// transaction, committed and checkpointed before the write-back returns,
+// and blocks freed since the last transaction are not allocated again
+// until it commits, so that data written in place never lands in a block
+// the committed metadata still uses. A power cut at any point then leaves
+// an image that, once its journal is recovered (by Mount, the kernel or
+// e2fsck), e2fsck accepts and that holds everything the last successful
+// Sync made durable. While mounted read-write the file system carries
+// needs_recovery, as under the kernel. The superblock writes that set and
+// clear that flag at mount and Close go in place, as the kernel's do, and
+// like them assume the device writes the superblock's sector whole (on a
+// device with 512-byte sectors a cut in the middle of one can tear it, and
+// e2fsck then repairs from a backup superblock). A write-back larger than
+// the journal can hold is written in place, with a warning in the log.
+//
+// Without a journal (ext2), or with one this package cannot write
+// (external, fast_commit, async_commit or v1 checksums; Mount logs which),
+// write-back goes in place and a power cut between syncs can leave an
+// inconsistent image.
 //
 // All methods of FS and File are safe for concurrent use; one lock per
 // file system serializes them.

@@ -447,3 +447,4 @@ func put64(b []byte, off int, v uint64)   { binary.LittleEndian.PutUint64(b[off:
 func be32(b []byte, off int) uint32       { return binary.BigEndian.Uint32(b[off:]) }
 func putBE32(b []byte, off int, v uint32) { binary.BigEndian.PutUint32(b[off:], v) }
 func be16(b []byte, off int) uint16       { return binary.BigEndian.Uint16(b[off:]) }
+func putBE16(b []byte, off int, v uint16) { binary.BigEndian.PutUint16(b[off:], v) }

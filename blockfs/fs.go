@@ -87,8 +87,12 @@ type FS struct {
 	mountState     uint16 // s_state when mounted, restored by Close
 
 	cache      map[uint64]*cblock
+	ndirty     int // dirty blocks in cache
 	cacheLimit int
-	inodes     map[uint32]*inode
+
+	jw     *jwriter   // nil when write-back is not journalled
+	quar   []blkRange // blocks freed since the last transaction, sorted
+	inodes map[uint32]*inode
 
 	allocGoal  uint64
 	genCounter uint32 // mixed into new inodes' i_generation
@@ -162,6 +166,23 @@ func Mount(dev hal.BlockDevice, opts Options) (*FS, error) {
 		// between syncs makes e2fsck check it.
 		f.mountState = le16(f.sb, s_state)
 		put16(f.sb, s_state, f.mountState&^EXT4_VALID_FS)
+		jw, why, err := f.openJournalWriter()
+		if err != nil {
+			return nil, fmt.Errorf("blockfs: journal: %w", err)
+		}
+		if why != "" {
+			f.log.Warn("blockfs: metadata write-back is not journalled", "reason", why)
+		}
+		if jw != nil {
+			// needs_recovery must be on the device before the first
+			// transaction commits: the kernel wipes a non-empty journal
+			// whose file system does not say it needs recovery.
+			put32(f.sb, s_feature_incompat, le32(f.sb, s_feature_incompat)|EXT4_FEATURE_INCOMPAT_RECOVER)
+			if err := f.writeSuperHome(); err != nil {
+				return nil, err
+			}
+			f.jw = jw
+		}
 		if le32(f.sb, s_last_orphan) != 0 {
 			if err := f.processOrphans(); err != nil {
 				return nil, fmt.Errorf("blockfs: orphan list: %w", err)
@@ -609,15 +630,76 @@ func (f *FS) writeback() error {
 	if len(groups) > 0 || f.sbDirty {
 		f.updateSuperCounts()
 		put32(f.sb, s_wtime, uint32(f.now().Unix()))
-		if f.metaCsum {
-			put32(f.sb, s_checksum, crc32c(^uint32(0), f.sb[:s_checksum]))
-		}
+		f.superCsum()
 		if err := f.writeSuper(); err != nil {
 			return err
 		}
 		f.sbDirty = false
 	}
-	return f.flushCache()
+	return f.flushMeta()
+}
+
+// flushMeta writes the dirty metadata blocks back: as one journal
+// transaction when the journal is in use (see jwrite.go), in place
+// otherwise.
+func (f *FS) flushMeta() error {
+	if f.jw == nil {
+		return f.flushCache()
+	}
+	blks := f.dirtyBlocks()
+	if len(blks) == 0 {
+		f.quar = f.quar[:0]
+		return nil
+	}
+	if len(blks) > f.jw.maxData {
+		// Cannot be atomic: write in place, as without a journal, after
+		// making everything before durable.
+		f.log.Warn("blockfs: write-back larger than the journal, written in place", "blocks", len(blks), "journal", f.jw.maxData)
+		if err := f.flushCache(); err != nil {
+			return err
+		}
+	} else {
+		if err := f.jw.commit(f, blks); err != nil {
+			return fmt.Errorf("blockfs: journal commit: %w", err)
+		}
+		if err := f.flushCache(); err != nil {
+			return err
+		}
+	}
+	if err := f.dev.Sync(); err != nil {
+		return fmt.Errorf("blockfs: device sync: %w", err)
+	}
+	if err := f.jw.done(); err != nil {
+		return fmt.Errorf("blockfs: journal: %w", err)
+	}
+	if err := f.dev.Sync(); err != nil {
+		return fmt.Errorf("blockfs: device sync: %w", err)
+	}
+	f.quar = f.quar[:0]
+	return nil
+}
+
+// superCsum refreshes the superblock's checksum.
+func (f *FS) superCsum() {
+	if f.metaCsum {
+		put32(f.sb, s_checksum, crc32c(^uint32(0), f.sb[:s_checksum]))
+	}
+}
+
+// writeSuperHome writes the superblock in place and flushes the device,
+// outside any transaction: for the needs_recovery flag.
+func (f *FS) writeSuperHome() error {
+	f.superCsum()
+	if err := f.writeAt(f.sb, superblockOffset); err != nil {
+		return err
+	}
+	if c, ok := f.cache[uint64(superblockOffset/f.bs)]; ok {
+		copy(c.data[superblockOffset%f.bs:], f.sb)
+	}
+	if err := f.dev.Sync(); err != nil {
+		return fmt.Errorf("blockfs: device sync: %w", err)
+	}
+	return nil
 }
 
 func (f *FS) writeSuper() error {
@@ -656,6 +738,10 @@ func (f *FS) Close() error {
 		f.sbDirty = true
 	}
 	err := f.syncLocked()
+	if err == nil && f.jw != nil {
+		put32(f.sb, s_feature_incompat, le32(f.sb, s_feature_incompat)&^EXT4_FEATURE_INCOMPAT_RECOVER)
+		err = f.writeSuperHome()
+	}
 	f.closed = true
 	f.cache = nil
 	f.inodes = nil

@@ -1,0 +1,211 @@
+package blockfs
+
+import (
+	"fmt"
+	"math"
+)
+
+// Journalled write-back.
+//
+// On a read-write mount of a file system with an internal jbd2 journal,
+// every write-back of metadata is one journal transaction, so that a power
+// cut at any point leaves either the state before it or the state after
+// it, as jbd2 replay (ours at the next Mount, the kernel's, e2fsck's) sees
+// it:
+//
+//  1. the descriptor blocks and copies of the modified blocks go to the log
+//     from its first block on, and the journal superblock points at them
+//     (s_start = first, s_sequence = the transaction's);
+//  2. device flush; then the commit block; device flush: the transaction
+//     is durable;
+//  3. the blocks go to their home locations; device flush;
+//  4. the journal superblock is marked empty (s_start = 0, the next
+//     sequence), and the caller's flush makes that durable before any
+//     later write can land in a block the transaction logged.
+//
+// Each transaction is checkpointed before the next begins, so the log only
+// ever holds one, starting at the first log block; no revocation records
+// are needed, since a logged block is never replayed once its home write
+// is durable. The file system superblock carries needs_recovery for the
+// whole read-write mount, as the kernel's does (the kernel wipes a journal
+// it finds non-empty without that flag).
+//
+// File data is written in place at once, before the metadata that refers
+// to it commits (the kernel's data=ordered). Blocks freed since the last
+// transaction are not handed out again until it commits (see quarantine in
+// alloc.go), so in-place data never lands in a block that committed
+// metadata still uses.
+
+// jwriter writes transactions to an internal journal.
+type jwriter struct {
+	j       *journal
+	seq     uint32 // sequence number of the next transaction
+	perDesc int    // tags one descriptor block holds
+	maxData int    // largest number of blocks one transaction can log
+}
+
+// openJournalWriter returns the journal writer for a read-write mount, or
+// nil with a reason when the journal cannot take our transactions (then
+// write-back stays unjournalled, as before).
+func (f *FS) openJournalWriter() (*jwriter, string, error) {
+	if f.compat&EXT4_FEATURE_COMPAT_HAS_JOURNAL == 0 {
+		return nil, "", nil
+	}
+	if le32(f.sb, s_journal_inum) == 0 {
+		return nil, "external journal", nil
+	}
+	j, err := f.openJournal()
+	if err != nil {
+		return nil, "", err
+	}
+	if be32(j.sb, js_start) != 0 {
+		return nil, "", fmt.Errorf("journal not empty after recovery: %w", errJournal)
+	}
+	if j.incompat&(JBD2_FEATURE_INCOMPAT_ASYNC_COMMIT|JBD2_FEATURE_INCOMPAT_FAST_COMMIT) != 0 {
+		return nil, fmt.Sprintf("journal features %#x", j.incompat), nil
+	}
+	if be32(j.sb, h_blocktype) == JBD2_SUPERBLOCK_V2 && be32(j.sb, js_feature_compat)&JBD2_FEATURE_COMPAT_CHECKSUM != 0 && !j.csum {
+		return nil, "journal checksum v1", nil
+	}
+	if j.incompat&JBD2_FEATURE_INCOMPAT_64BIT == 0 && f.blocksCount > math.MaxUint32 {
+		return nil, "32-bit journal on a 64-bit file system", nil
+	}
+	w := &jwriter{j: j, seq: be32(j.sb, js_sequence)}
+	room := f.bs - jbd2HeaderSize - 16 // the first tag carries the UUID
+	if j.csum {
+		room -= 4 // block tail
+	}
+	w.perDesc = room / j.tagBytes
+	logLen := int(j.maxlen - j.first)
+	// Data blocks, one descriptor per perDesc of them, and the commit.
+	w.maxData = (logLen - 1) * w.perDesc / (w.perDesc + 1)
+	if w.perDesc < 1 || w.maxData < 1 {
+		return nil, fmt.Sprintf("journal of %d blocks", j.maxlen), nil
+	}
+	return w, "", nil
+}
+
+// tagCsum is a logged block's checksum (jbd2_block_tag_csum_set).
+func (w *jwriter) tagCsum(data []byte) uint32 {
+	var seq [4]byte
+	putBE32(seq[:], 0, w.seq)
+	return crc32c(crc32c(w.j.seed, seq[:]), data)
+}
+
+// putTag writes the tag for target at b[off:] and returns its length.
+func (w *jwriter) putTag(b []byte, off int, target uint64, flags uint32, data []byte) int {
+	j := w.j
+	if j.incompat&JBD2_FEATURE_INCOMPAT_CSUM_V3 != 0 {
+		putBE32(b, off, uint32(target))
+		putBE32(b, off+4, flags)
+		putBE32(b, off+8, uint32(target>>32))
+		putBE32(b, off+12, w.tagCsum(data))
+		return j.tagBytes
+	}
+	putBE32(b, off, uint32(target))
+	if j.incompat&JBD2_FEATURE_INCOMPAT_CSUM_V2 != 0 {
+		putBE16(b, off+4, uint16(w.tagCsum(data)))
+	}
+	putBE16(b, off+6, uint16(flags))
+	if j.incompat&JBD2_FEATURE_INCOMPAT_64BIT != 0 {
+		putBE32(b, off+8, uint32(target>>32))
+	}
+	return j.tagBytes
+}
+
+func (w *jwriter) header(b []byte, typ uint32) {
+	putBE32(b, h_magic, JBD2_MAGIC_NUMBER)
+	putBE32(b, h_blocktype, typ)
+	putBE32(b, h_sequence, w.seq)
+}
+
+// writeSuper writes the journal superblock with start and the current
+// sequence.
+func (w *jwriter) writeSuper(start uint32) error {
+	j := w.j
+	putBE32(j.sb, js_sequence, w.seq)
+	putBE32(j.sb, js_start, start)
+	if j.csum {
+		putBE32(j.sb, js_checksum, j.sbCsum())
+	}
+	return j.write(0, j.sb)
+}
+
+// commit logs blks (sorted block numbers, their contents in f's cache) as
+// one transaction and makes it durable (steps 1 and 2 above).
+func (w *jwriter) commit(f *FS, blks []uint64) error {
+	j := w.j
+	if len(blks) > w.maxData {
+		return fmt.Errorf("transaction of %d blocks exceeds the journal's %d", len(blks), w.maxData)
+	}
+	pos := j.first
+	for i := 0; i < len(blks); i += w.perDesc {
+		group := blks[i:min(i+w.perDesc, len(blks))]
+		desc := make([]byte, f.bs)
+		w.header(desc, JBD2_DESCRIPTOR_BLOCK)
+		off := jbd2HeaderSize
+		descPos := pos
+		pos++
+		for k, blk := range group {
+			data := f.cache[blk].data
+			flags := uint32(0)
+			if be32(data, 0) == JBD2_MAGIC_NUMBER {
+				// The log copy must not look like a journal block:
+				// replay restores the magic.
+				data = append([]byte(nil), data...)
+				putBE32(data, 0, 0)
+				flags |= JBD2_FLAG_ESCAPE
+			}
+			if k > 0 {
+				flags |= JBD2_FLAG_SAME_UUID
+			}
+			if k == len(group)-1 {
+				flags |= JBD2_FLAG_LAST_TAG
+			}
+			off += w.putTag(desc, off, blk, flags, data)
+			if k == 0 {
+				copy(desc[off:], j.sb[js_uuid:js_uuid+16])
+				off += 16
+			}
+			if err := j.write(pos, data); err != nil {
+				return err
+			}
+			pos++
+		}
+		if j.csum {
+			putBE32(desc, f.bs-4, crc32c(j.seed, desc))
+		}
+		if err := j.write(descPos, desc); err != nil {
+			return err
+		}
+	}
+	if err := w.writeSuper(j.first); err != nil {
+		return err
+	}
+	if err := f.dev.Sync(); err != nil {
+		return fmt.Errorf("blockfs: journal: device sync: %w", err)
+	}
+	c := make([]byte, f.bs)
+	w.header(c, JBD2_COMMIT_BLOCK)
+	now := f.now()
+	putBE32(c, 48, uint32(uint64(now.Unix())>>32))
+	putBE32(c, 52, uint32(now.Unix()))
+	putBE32(c, 56, uint32(now.Nanosecond()))
+	if j.csum {
+		putBE32(c, 16, crc32c(j.seed, c))
+	}
+	if err := j.write(pos, c); err != nil {
+		return err
+	}
+	if err := f.dev.Sync(); err != nil {
+		return fmt.Errorf("blockfs: journal: device sync: %w", err)
+	}
+	return nil
+}
+
+// done marks the log empty after the transaction's home writes were made
+// durable (step 4); the caller flushes.
+func (w *jwriter) done() error {
+	w.seq++
+	return w.writeSuper(0)
+}
