@@ -1,7 +1,9 @@
 package blockfs
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"os/exec"
@@ -235,4 +237,52 @@ func TestFreedBlocksWaitForCommit(t *testing.T) {
 	fsckAt(t, img2, "crash before the removal committed")
 	require.NoError(t, fl.Close())
 	require.NoError(t, f.Close())
+}
+
+// TestCrashBackgroundWriteback: between syncs, write-back starts by itself
+// once half the journal's capacity is dirty, so that no transaction
+// outgrows the journal; a power cut during any of those transactions is
+// recovered like one during Sync.
+func TestCrashBackgroundWriteback(t *testing.T) {
+	img := mkfsImage(t, 16<<20, "-t", "ext4", "-b", "1024", "-J", "size=1")
+	inner, err := mem.NewBlockFromImage(img, mem.BlockOptions{SectorSize: 4096})
+	require.NoError(t, err)
+	rec, err := mem.NewCrashRecorder(inner)
+	require.NoError(t, err)
+	var logs bytes.Buffer
+	f, err := Mount(rec, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	require.NoError(t, err)
+	require.NotNil(t, f.jw)
+	seq0 := f.jw.seq
+	for d := 0; d < 8; d++ {
+		require.NoError(t, f.Mkdir(fmt.Sprintf("d%d", d), 0o755))
+		for i := 0; i < 250; i++ {
+			writeFile(t, f, fmt.Sprintf("d%d/file-%04d", d, i), pattern(i%7, byte(i)))
+		}
+		require.LessOrEqual(t, f.ndirty, f.jw.maxData, "dirty blocks outgrew the journal")
+	}
+	background := f.jw.seq - seq0
+	require.NoError(t, f.Close())
+	require.NotContains(t, logs.String(), "larger than the journal")
+	require.Greater(t, background, uint32(1), "no write-back started by itself")
+	n := rec.Ops()
+	const points = 30
+	pending := 0
+	for i := 1; i <= points; i++ {
+		p := n * i / (points + 1)
+		seed := uint64(i) * 104729
+		crash, err := rec.CrashImage(p, seed)
+		require.NoError(t, err)
+		if journalPending(t, crash) {
+			pending++
+		}
+		dev, err := rec.CrashDevice(p, seed)
+		require.NoError(t, err)
+		g, err := Mount(dev, Options{})
+		require.NoError(t, err, "crash at %d of %d: mount", p, n)
+		require.NoError(t, g.Close())
+		fsckAt(t, dev.Image(), fmt.Sprintf("crash at %d of %d", p, n))
+	}
+	t.Logf("%d transactions without Sync, %d ops, %d of %d crash points needed replay", background, n, pending, points)
+	require.NotZero(t, pending, "no crash point caught a transaction in the journal")
 }

@@ -140,8 +140,7 @@ func (f *FS) lock() {
 			}
 		}
 	}
-	journalFull := f.jw != nil && f.ndirty >= f.jw.maxData/2
-	if (len(f.cache) >= 2*f.cacheLimit || journalFull) && !f.readOnly && !f.closed {
+	if (len(f.cache) >= 2*f.cacheLimit || f.journalFilling()) && !f.readOnly && !f.closed {
 		// Mostly dirty: write the metadata back (a consistent state, as
 		// every operation leaves one) without the device flush of Sync.
 		if err := f.writeback(); err != nil {
@@ -161,6 +160,42 @@ func (f *FS) lock() {
 }
 
 const inodeCacheLimit = 4096
+
+// journalCheckEvery is how many operations may pass between counts of the
+// dirty inodes, which journalFilling does not track as they change. One
+// operation dirties a handful of blocks, so the count trails the truth by
+// far less than the half of the journal's capacity left as margin.
+const journalCheckEvery = 32
+
+// journalFilling reports whether the next write-back would use half the
+// journal's capacity: then it runs now, before an operation could make it
+// too large to be atomic. Dirty inodes and extent maps become dirty
+// blocks only at write-back, so they are estimated (a block for each, two
+// for a changed extent map), and only every journalCheckEvery operations.
+func (f *FS) journalFilling() bool {
+	if f.jw == nil {
+		return false
+	}
+	half := f.jw.maxData / 2
+	if f.ndirty >= half {
+		return true
+	}
+	f.opsSinceCheck++
+	if f.opsSinceCheck < journalCheckEvery || f.ndirty+len(f.inodes)*3 < half {
+		return false
+	}
+	f.opsSinceCheck = 0
+	n := f.ndirty
+	for _, in := range f.inodes {
+		if in.dirty {
+			n++
+		}
+		if in.mapDirty {
+			n += 2
+		}
+	}
+	return n >= half
+}
 
 // dirtyBlocks lists the dirty cached blocks in ascending order.
 func (f *FS) dirtyBlocks() []uint64 {

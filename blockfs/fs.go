@@ -90,9 +90,11 @@ type FS struct {
 	ndirty     int // dirty blocks in cache
 	cacheLimit int
 
-	jw     *jwriter   // nil when write-back is not journalled
-	quar   []blkRange // blocks freed since the last transaction, sorted
-	inodes map[uint32]*inode
+	jw   *jwriter   // nil when write-back is not journalled
+	quar []blkRange // blocks freed since the last transaction, sorted
+
+	opsSinceCheck int // operations since journalFilling counted inodes
+	inodes        map[uint32]*inode
 
 	allocGoal  uint64
 	genCounter uint32 // mixed into new inodes' i_generation
