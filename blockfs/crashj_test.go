@@ -35,6 +35,24 @@ func withJournalCsumV3(t *testing.T, img []byte) []byte {
 	return img
 }
 
+// journalledRecorder mounts img read-write on a crash recorder over a RAM
+// disk with 4 KiB sectors, checking that write-back is journalled. A crash
+// keeps or loses each 4 KiB whole: the superblock's in-place writes
+// (needs_recovery at mount and unmount, as the kernel does them) rely on
+// that, as they do under the kernel's ext4; on 512-byte sectors a cut in
+// the middle of one can tear it.
+func journalledRecorder(t *testing.T, img []byte, opts Options) (*mem.CrashRecorder, *FS) {
+	t.Helper()
+	inner, err := mem.NewBlockFromImage(img, mem.BlockOptions{SectorSize: 4096})
+	require.NoError(t, err)
+	rec, err := mem.NewCrashRecorder(inner)
+	require.NoError(t, err)
+	f, err := Mount(rec, opts)
+	require.NoError(t, err)
+	require.NotNil(t, f.jw, "write-back is journalled")
+	return rec, f
+}
+
 // crashWorkload changes a file system in ways that free and reuse blocks
 // and inodes between syncs: files written, removed and rewritten,
 // directories renamed, files truncated.
@@ -84,18 +102,7 @@ func TestCrashAnyPointJournalled(t *testing.T) {
 			if tc.v3 {
 				img = withJournalCsumV3(t, img)
 			}
-			// 4 KiB sectors: a crash keeps or loses each 4 KiB whole. The
-			// superblock's in-place writes (needs_recovery at mount and
-			// unmount, as the kernel does them) rely on that, as they do
-			// under the kernel's ext4: on 512-byte sectors a cut in the
-			// middle of one can tear it.
-			inner, err := mem.NewBlockFromImage(img, mem.BlockOptions{SectorSize: 4096})
-			require.NoError(t, err)
-			rec, err := mem.NewCrashRecorder(inner)
-			require.NoError(t, err)
-			f, err := Mount(rec, Options{})
-			require.NoError(t, err)
-			require.NotNil(t, f.jw, "write-back is journalled")
+			rec, f := journalledRecorder(t, img, Options{})
 			crashWorkload(t, f)
 			require.NoError(t, f.Close())
 			final, err := rec.KeepAll(rec.Ops())
@@ -181,14 +188,7 @@ func fsckAt(t *testing.T, img []byte, what string) {
 // cannot overwrite a directory block that the committed state (what a
 // crash before the next sync leaves) still uses.
 func TestFreedBlocksWaitForCommit(t *testing.T) {
-	img := mkfsImage(t, 4<<20, "-t", "ext4", "-b", "1024")
-	inner, err := mem.NewBlockFromImage(img, mem.BlockOptions{SectorSize: 4096})
-	require.NoError(t, err)
-	rec, err := mem.NewCrashRecorder(inner)
-	require.NoError(t, err)
-	f, err := Mount(rec, Options{})
-	require.NoError(t, err)
-	require.NotNil(t, f.jw)
+	rec, f := journalledRecorder(t, mkfsImage(t, 4<<20, "-t", "ext4", "-b", "1024"), Options{})
 	require.NoError(t, f.Mkdir("dir", 0o755))
 	for i := 0; i < 300; i++ {
 		fl, err := f.OpenFile(fmt.Sprintf("dir/a-rather-long-file-name-to-fill-directory-blocks-%03d", i), os.O_RDWR|os.O_CREATE, 0o644)
@@ -244,15 +244,9 @@ func TestFreedBlocksWaitForCommit(t *testing.T) {
 // outgrows the journal; a power cut during any of those transactions is
 // recovered like one during Sync.
 func TestCrashBackgroundWriteback(t *testing.T) {
-	img := mkfsImage(t, 16<<20, "-t", "ext4", "-b", "1024", "-J", "size=1")
-	inner, err := mem.NewBlockFromImage(img, mem.BlockOptions{SectorSize: 4096})
-	require.NoError(t, err)
-	rec, err := mem.NewCrashRecorder(inner)
-	require.NoError(t, err)
 	var logs bytes.Buffer
-	f, err := Mount(rec, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	require.NoError(t, err)
-	require.NotNil(t, f.jw)
+	rec, f := journalledRecorder(t, mkfsImage(t, 16<<20, "-t", "ext4", "-b", "1024", "-J", "size=1"),
+		Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	seq0 := f.jw.seq
 	for d := 0; d < 8; d++ {
 		require.NoError(t, f.Mkdir(fmt.Sprintf("d%d", d), 0o755))
