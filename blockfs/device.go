@@ -141,8 +141,9 @@ func (f *FS) lock() {
 		}
 	}
 	if (len(f.cache) >= 2*f.cacheLimit || f.journalFilling()) && !f.readOnly && !f.closed {
-		// Mostly dirty: write the metadata back (a consistent state, as
-		// every operation leaves one) without the device flush of Sync.
+		// Mostly dirty, or the journal filling up: write the metadata
+		// back (a consistent state, as every operation leaves one); with
+		// a journal that is a transaction, as in Sync.
 		if err := f.writeback(); err != nil {
 			f.log.Warn("blockfs: background writeback failed", "err", err)
 		}
