@@ -280,3 +280,84 @@ func TestCrashBackgroundWriteback(t *testing.T) {
 	t.Logf("%d transactions without Sync, %d ops, %d of %d crash points needed replay", background, n, pending, points)
 	require.NotZero(t, pending, "no crash point caught a transaction in the journal")
 }
+
+// TestJournalAbortsOnIOError: a write or flush failing in the middle of a
+// transaction aborts the journal, as jbd2 does: every later write-back
+// fails, saying so, instead of logging a transaction over one that was
+// not checkpointed. Whatever the device then holds, a new Mount recovers
+// it to an image e2fsck accepts, with everything synced before the error.
+func TestJournalAbortsOnIOError(t *testing.T) {
+	img := mkfsImage(t, 16<<20, "-t", "ext4", "-b", "1024")
+	aborts := 0
+	defer func() {
+		if !t.Failed() {
+			require.NotZero(t, aborts, "no seed failed a write-back inside the journal")
+		}
+	}()
+	for seed := uint64(1); seed <= 12; seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			inner, err := mem.NewBlockFromImage(img, mem.BlockOptions{SectorSize: 4096})
+			require.NoError(t, err)
+			rec, err := mem.NewCrashRecorder(inner)
+			require.NoError(t, err)
+			faulty := mem.NewFaultyBlock(rec, mem.BlockFaults{Seed: seed})
+			f, err := Mount(faulty, Options{})
+			require.NoError(t, err)
+			require.NotNil(t, f.jw)
+			require.NoError(t, f.Mkdir("kept", 0o755))
+			for i := 0; i < 20; i++ {
+				writeFile(t, f, fmt.Sprintf("kept/f%d", i), pattern(500*i, byte(i)))
+			}
+			require.NoError(t, f.Sync())
+
+			faulty.SetErrorRates(0, 0.05, 0.2)
+			var failed error
+			for i := 0; i < 200 && failed == nil; i++ {
+				if err := f.Mkdir(fmt.Sprintf("d%d", i), 0o755); err != nil {
+					failed = err
+					break
+				}
+				fl, err := f.OpenFile(fmt.Sprintf("d%d/x", i), os.O_RDWR|os.O_CREATE, 0o644)
+				if err == nil {
+					_, _ = fl.Write(pattern(3000, byte(i)))
+					_ = fl.Close()
+				}
+				_ = f.Remove(fmt.Sprintf("kept/f%d", i%20) + "-none")
+				failed = f.Sync()
+			}
+			require.Error(t, failed, "no I/O error reached a write-back")
+			faulty.Heal()
+			if f.jw.aborted != nil {
+				aborts++
+				err := f.Sync()
+				require.ErrorContains(t, err, "journal aborted")
+				require.ErrorContains(t, f.Close(), "journal aborted")
+			} else {
+				// The error came before the journal was touched (a data
+				// write); the file system goes on.
+				require.NoError(t, f.Close())
+			}
+
+			for _, keepAll := range []bool{true, false} {
+				var dev *mem.Block
+				if keepAll {
+					img, err := rec.KeepAll(rec.Ops())
+					require.NoError(t, err)
+					dev = newDev(t, img)
+				} else {
+					dev, err = rec.CrashDevice(rec.Ops(), seed)
+					require.NoError(t, err)
+				}
+				g, err := Mount(dev, Options{})
+				require.NoError(t, err)
+				for i := 0; i < 20; i++ {
+					got, err := g.ReadFile(fmt.Sprintf("kept/f%d", i))
+					require.NoError(t, err)
+					require.Equal(t, pattern(500*i, byte(i)), got)
+				}
+				require.NoError(t, g.Close())
+				fsckAt(t, dev.Image(), fmt.Sprintf("seed %d, after the error (keep all %v)", seed, keepAll))
+			}
+		})
+	}
+}

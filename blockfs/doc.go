@@ -66,7 +66,10 @@
 // like them assume the device writes the superblock's sector whole (on a
 // device with 512-byte sectors a cut in the middle of one can tear it, and
 // e2fsck then repairs from a backup superblock). A write-back larger than
-// the journal can hold is written in place, with a warning in the log.
+// the journal can hold is written in place, with a warning in the log. An
+// I/O error during a write-back aborts the journal, as the kernel's jbd2
+// does: later write-backs (Sync, Close) fail until the file system is
+// mounted again, which recovers it from the log.
 //
 // Without a journal (ext2), or with one this package cannot write
 // (external, fast_commit, async_commit or v1 checksums; Mount logs which),

@@ -648,6 +648,23 @@ func (f *FS) flushMeta() error {
 	if f.jw == nil {
 		return f.flushCache()
 	}
+	if f.jw.aborted != nil {
+		return fmt.Errorf("blockfs: journal aborted by an earlier I/O error, remount to recover: %w", f.jw.aborted)
+	}
+	if err := f.journalWriteback(); err != nil {
+		// The log may now hold a transaction, committed or not, that
+		// was not checkpointed: writing another over it could leave a
+		// mix of the two for replay. Like jbd2, stop journalling; the
+		// next Mount recovers from the log.
+		f.jw.aborted = err
+		f.log.Error("blockfs: journal aborted", "err", err)
+		return err
+	}
+	return nil
+}
+
+// journalWriteback is flushMeta with the journal in use.
+func (f *FS) journalWriteback() error {
 	blks := f.dirtyBlocks()
 	if len(blks) == 0 {
 		f.quar = f.quar[:0]

@@ -30,6 +30,12 @@ import (
 // whole read-write mount, as the kernel's does (the kernel wipes a journal
 // it finds non-empty without that flag).
 //
+// An I/O error anywhere in a write-back aborts the journal, as in jbd2:
+// the log may then hold a transaction that was not checkpointed, and
+// writing another over it could leave a mix of the two for replay, so
+// every later write-back fails until the file system is mounted again,
+// which recovers from the log.
+//
 // File data is written in place at once, before the metadata that refers
 // to it commits (the kernel's data=ordered). Blocks freed since the last
 // transaction are not handed out again until it commits (see quarantine in
@@ -42,6 +48,7 @@ type jwriter struct {
 	seq     uint32 // sequence number of the next transaction
 	perDesc int    // tags one descriptor block holds
 	maxData int    // largest number of blocks one transaction can log
+	aborted error  // set by a failed write-back: no transaction follows
 }
 
 // openJournalWriter returns the journal writer for a read-write mount, or
