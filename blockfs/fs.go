@@ -93,7 +93,8 @@ type FS struct {
 	jw   *jwriter   // nil when write-back is not journalled
 	quar []blkRange // blocks freed since the last transaction, sorted
 
-	opsSinceCheck int // operations since journalFilling counted inodes
+	opsSinceCheck int  // operations since journalFilling counted inodes
+	committed     bool // the last write-back committed a transaction
 	inodes        map[uint32]*inode
 
 	allocGoal  uint64
@@ -594,6 +595,11 @@ func (f *FS) syncLocked() error {
 	if err := f.writeback(); err != nil {
 		return err
 	}
+	if f.committed {
+		// The transaction's flushes made every earlier write durable,
+		// and the transaction itself is in the log.
+		return nil
+	}
 	if err := f.dev.Sync(); err != nil {
 		return fmt.Errorf("blockfs: device sync: %w", err)
 	}
@@ -665,17 +671,23 @@ func (f *FS) flushMeta() error {
 
 // journalWriteback is flushMeta with the journal in use.
 func (f *FS) journalWriteback() error {
+	f.committed = false
 	blks := f.dirtyBlocks()
 	if len(blks) == 0 {
-		f.quar = f.quar[:0]
 		return nil
 	}
 	if len(blks) > f.jw.maxData {
-		// Cannot be atomic: write in place, as without a journal, after
-		// making everything before durable.
+		// Cannot be atomic: write in place, as without a journal, once
+		// the last transaction can no longer be replayed over it.
 		f.log.Warn("blockfs: write-back larger than the journal, written in place", "blocks", len(blks), "journal", f.jw.maxData)
+		if err := f.jw.reset(f); err != nil {
+			return err
+		}
 		if err := f.flushCache(); err != nil {
 			return err
+		}
+		if err := f.dev.Sync(); err != nil {
+			return fmt.Errorf("blockfs: device sync: %w", err)
 		}
 	} else {
 		if err := f.jw.commit(f, blks); err != nil {
@@ -685,15 +697,7 @@ func (f *FS) journalWriteback() error {
 			return err
 		}
 	}
-	if err := f.dev.Sync(); err != nil {
-		return fmt.Errorf("blockfs: device sync: %w", err)
-	}
-	if err := f.jw.done(); err != nil {
-		return fmt.Errorf("blockfs: journal: %w", err)
-	}
-	if err := f.dev.Sync(); err != nil {
-		return fmt.Errorf("blockfs: device sync: %w", err)
-	}
+	f.committed = true
 	f.quar = f.quar[:0]
 	return nil
 }
@@ -758,8 +762,11 @@ func (f *FS) Close() error {
 	}
 	err := f.syncLocked()
 	if err == nil && f.jw != nil {
-		put32(f.sb, s_feature_incompat, le32(f.sb, s_feature_incompat)&^EXT4_FEATURE_INCOMPAT_RECOVER)
-		err = f.writeSuperHome()
+		err = f.jw.reset(f)
+		if err == nil {
+			put32(f.sb, s_feature_incompat, le32(f.sb, s_feature_incompat)&^EXT4_FEATURE_INCOMPAT_RECOVER)
+			err = f.writeSuperHome()
+		}
 	}
 	f.closed = true
 	f.cache = nil

@@ -11,24 +11,31 @@ import (
 // every write-back of metadata is one journal transaction, so that a power
 // cut at any point leaves either the state before it or the state after
 // it, as jbd2 replay (ours at the next Mount, the kernel's, e2fsck's) sees
-// it:
+// it. The log is split into two slots, used in turn:
 //
-//  1. the descriptor blocks and copies of the modified blocks go to the log
-//     from its first block on, and the journal superblock points at them
-//     (s_start = first, s_sequence = the transaction's);
-//  2. device flush; then the commit block; device flush: the transaction
-//     is durable;
-//  3. the blocks go to their home locations; device flush;
-//  4. the journal superblock is marked empty (s_start = 0, the next
-//     sequence), and the caller's flush makes that durable before any
-//     later write can land in a block the transaction logged.
+//  1. the descriptor blocks and copies of the modified blocks go to the
+//     slot; device flush, which also makes the previous transaction's home
+//     writes durable;
+//  2. the journal superblock points at the slot (s_start, s_sequence) and
+//     the commit block follows; device flush: the transaction is durable,
+//     and so is every write issued before it;
+//  3. the blocks go to their home locations, without a flush of their own.
 //
-// Each transaction is checkpointed before the next begins, so the log only
-// ever holds one, starting at the first log block; no revocation records
-// are needed, since a logged block is never replayed once its home write
-// is durable. The file system superblock carries needs_recovery for the
-// whole read-write mount, as the kernel's does (the kernel wipes a journal
-// it finds non-empty without that flag).
+// The committed transaction stays in the log, and replaying it is
+// harmless, until the next one: only after that one's first flush, which
+// makes these home writes durable, does the journal superblock stop
+// pointing at this slot, which the transaction after next overwrites. A
+// cut between the two flushes of step 2 finds the superblock pointing at
+// either transaction, each complete or, for the new one, without its
+// commit (nothing to replay, and its home writes not yet issued).
+// Two flushes per write-back, like jbd2's commit. No revocation records
+// are needed: a block the last transaction logged is only handed out for
+// in-place data once the next transaction has committed (see quarantine
+// in alloc.go), when the logged copy can no longer be replayed. Close
+// (and a write-back too large for a slot, which goes in place) empties
+// the log first: flush, s_start = 0, flush. The file system superblock
+// carries needs_recovery for the whole read-write mount, as the kernel's
+// does (the kernel wipes a journal it finds non-empty without that flag).
 //
 // An I/O error anywhere in a write-back aborts the journal, as in jbd2:
 // the log may then hold a transaction that was not checkpointed, and
@@ -48,6 +55,8 @@ type jwriter struct {
 	seq     uint32 // sequence number of the next transaction
 	perDesc int    // tags one descriptor block holds
 	maxData int    // largest number of blocks one transaction can log
+	slotLen uint32 // log blocks in each of the two slots
+	slot    uint32 // log block the next transaction starts at
 	aborted error  // set by a failed write-back: no transaction follows
 }
 
@@ -77,15 +86,14 @@ func (f *FS) openJournalWriter() (*jwriter, string, error) {
 	if j.incompat&JBD2_FEATURE_INCOMPAT_64BIT == 0 && f.blocksCount > math.MaxUint32 {
 		return nil, "32-bit journal on a 64-bit file system", nil
 	}
-	w := &jwriter{j: j, seq: be32(j.sb, js_sequence)}
+	w := &jwriter{j: j, seq: be32(j.sb, js_sequence), slot: j.first, slotLen: (j.maxlen - j.first) / 2}
 	room := f.bs - jbd2HeaderSize - 16 // the first tag carries the UUID
 	if j.csum {
 		room -= 4 // block tail
 	}
 	w.perDesc = room / j.tagBytes
-	logLen := int(j.maxlen - j.first)
 	// Data blocks, one descriptor per perDesc of them, and the commit.
-	w.maxData = (logLen - 1) * w.perDesc / (w.perDesc + 1)
+	w.maxData = (int(w.slotLen) - 1) * w.perDesc / (w.perDesc + 1)
 	if w.perDesc < 1 || w.maxData < 1 {
 		return nil, fmt.Sprintf("journal of %d blocks", j.maxlen), nil
 	}
@@ -145,7 +153,7 @@ func (w *jwriter) commit(f *FS, blks []uint64) error {
 	if len(blks) > w.maxData {
 		return fmt.Errorf("transaction of %d blocks exceeds the journal's %d", len(blks), w.maxData)
 	}
-	pos := j.first
+	pos := w.slot
 	for i := 0; i < len(blks); i += w.perDesc {
 		group := blks[i:min(i+w.perDesc, len(blks))]
 		desc := make([]byte, f.bs)
@@ -186,11 +194,13 @@ func (w *jwriter) commit(f *FS, blks []uint64) error {
 			return err
 		}
 	}
-	if err := w.writeSuper(j.first); err != nil {
-		return err
-	}
+	// The log, and the previous transaction's home writes, become durable
+	// before the journal superblock stops pointing at that transaction.
 	if err := f.dev.Sync(); err != nil {
 		return fmt.Errorf("blockfs: journal: device sync: %w", err)
+	}
+	if err := w.writeSuper(w.slot); err != nil {
+		return err
 	}
 	c := make([]byte, f.bs)
 	w.header(c, JBD2_COMMIT_BLOCK)
@@ -207,12 +217,27 @@ func (w *jwriter) commit(f *FS, blks []uint64) error {
 	if err := f.dev.Sync(); err != nil {
 		return fmt.Errorf("blockfs: journal: device sync: %w", err)
 	}
+	w.seq++
+	if w.slot == j.first {
+		w.slot = j.first + w.slotLen
+	} else {
+		w.slot = j.first
+	}
 	return nil
 }
 
-// done marks the log empty after the transaction's home writes were made
-// durable (step 4); the caller flushes.
-func (w *jwriter) done() error {
-	w.seq++
-	return w.writeSuper(0)
+// reset empties the log once every home write is durable: flush, s_start
+// = 0, flush.
+func (w *jwriter) reset(f *FS) error {
+	if err := f.dev.Sync(); err != nil {
+		return fmt.Errorf("blockfs: journal: device sync: %w", err)
+	}
+	if err := w.writeSuper(0); err != nil {
+		return err
+	}
+	if err := f.dev.Sync(); err != nil {
+		return fmt.Errorf("blockfs: journal: device sync: %w", err)
+	}
+	w.slot = w.j.first
+	return nil
 }
