@@ -54,8 +54,9 @@
 // On a file system with an internal journal (ext3 and ext4 have one by
 // default), every write-back of metadata (Sync, Close, and the background
 // write-back when the cache or the journal fills up) is one jbd2
-// transaction, committed and checkpointed before the write-back returns,
-// and blocks freed since the last transaction are not allocated again
+// transaction, committed (two device flushes) before the write-back
+// returns and kept in the log until the next one, and blocks freed since
+// the last transaction are not allocated again
 // until it commits, so that data written in place never lands in a block
 // the committed metadata still uses. A power cut at any point then leaves
 // an image that, once its journal is recovered (by Mount, the kernel or
