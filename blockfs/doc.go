@@ -54,23 +54,24 @@
 // On a file system with an internal journal (ext3 and ext4 have one by
 // default), every write-back of metadata (Sync, Close, and the background
 // write-back when the cache or the journal fills up) is one jbd2
-// transaction, committed (two device flushes) before the write-back
-// returns and kept in the log until the next one, and blocks freed since
-// the last transaction are not allocated again
-// until it commits, so that data written in place never lands in a block
-// the committed metadata still uses. A power cut at any point then leaves
-// an image that, once its journal is recovered (by Mount, the kernel or
-// e2fsck), e2fsck accepts and that holds everything the last successful
-// Sync made durable. While mounted read-write the file system carries
-// needs_recovery, as under the kernel. The superblock writes that set and
-// clear that flag at mount and Close go in place, as the kernel's do, and
-// like them assume the device writes the superblock's sector whole (on a
-// device with 512-byte sectors a cut in the middle of one can tear it, and
-// e2fsck then repairs from a backup superblock). A write-back larger than
-// the journal can hold is written in place, with a warning in the log. An
-// I/O error during a write-back aborts the journal, as the kernel's jbd2
-// does: later write-backs (Sync, Close) fail until the file system is
-// mounted again, which recovers it from the log.
+// transaction, committed (two device flushes) before the write-back returns
+// and kept in the log until the next one, and blocks freed since the last
+// transaction are not allocated again until it commits, so that data
+// written in place never lands in a block the committed metadata still
+// uses. A power cut at any point then leaves an image that, once its
+// journal is recovered (by Mount, the kernel or e2fsck), e2fsck accepts and
+// that holds everything the last successful Sync made durable. While
+// mounted read-write the file system carries needs_recovery, as under the
+// kernel, set and cleared by in-place superblock writes at mount and Close.
+// Like the kernel's ext4, blockfs assumes the device writes the
+// superblock's 1 KiB whole: on a device with 512-byte sectors a cut in the
+// middle of a superblock write (at mount, at Close, or when a transaction's
+// blocks go home) can tear it; Mount then refuses the image (ErrCorrupt),
+// and e2fsck repairs it from a backup superblock, replaying the journal. A
+// write-back larger than the journal can hold is written in place, with a
+// warning in the log. An I/O error during a write-back aborts the journal,
+// as the kernel's jbd2 does: later write-backs (Sync, Close) fail until the
+// file system is mounted again, which recovers it from the log.
 //
 // Without a journal (ext2), or with one this package cannot write
 // (external, fast_commit, async_commit or v1 checksums; Mount logs which),
