@@ -144,7 +144,7 @@ func (f *FS) lock() {
 		// Mostly dirty, or the journal filling up: write the metadata
 		// back (a consistent state, as every operation leaves one); with
 		// a journal that is a transaction, as in Sync.
-		if err := f.writeback(); err != nil {
+		if _, err := f.writeback(); err != nil {
 			f.log.Warn("blockfs: background writeback failed", "err", err)
 		}
 	}

@@ -93,8 +93,7 @@ type FS struct {
 	jw   *jwriter   // nil when write-back is not journalled
 	quar []blkRange // blocks freed since the last transaction, sorted
 
-	opsSinceCheck int  // operations since journalFilling counted inodes
-	committed     bool // the last write-back committed a transaction
+	opsSinceCheck int // operations since journalFilling counted inodes
 	inodes        map[uint32]*inode
 
 	allocGoal  uint64
@@ -592,10 +591,11 @@ func (f *FS) syncLocked() error {
 	if f.readOnly {
 		return nil
 	}
-	if err := f.writeback(); err != nil {
+	committed, err := f.writeback()
+	if err != nil {
 		return err
 	}
-	if f.committed {
+	if committed {
 		// The transaction's flushes made every earlier write durable,
 		// and the transaction itself is in the log.
 		return nil
@@ -607,11 +607,14 @@ func (f *FS) syncLocked() error {
 }
 
 // writeback writes every modified inode, bitmap, descriptor and the
-// superblock to the device, without flushing the device.
-func (f *FS) writeback() error {
+// superblock to the device. It reports whether it made everything durable
+// itself (a committed journal transaction, whose flushes covered every
+// earlier write, or an in-place write-back it flushed); otherwise it
+// leaves the device unflushed.
+func (f *FS) writeback() (bool, error) {
 	for _, ino := range f.inodes {
 		if err := f.flushInode(ino); err != nil {
-			return err
+			return false, err
 		}
 	}
 	groups := make([]uint32, 0, len(f.dirtyGroups))
@@ -622,14 +625,14 @@ func (f *FS) writeback() error {
 	gdtDirty := map[uint64]bool{}
 	for _, g := range groups {
 		if err := f.updateGroupCsums(g); err != nil {
-			return err
+			return false, err
 		}
 		gdtDirty[uint64(g/f.descPerBlock())] = true
 	}
 	for i := range gdtDirty {
 		buf, err := f.bread(f.gdtBlocks[i])
 		if err != nil {
-			return err
+			return false, err
 		}
 		copy(buf, f.gdt[int(i)*f.bs:int(i+1)*f.bs])
 		f.bdirty(f.gdtBlocks[i], buf)
@@ -640,7 +643,7 @@ func (f *FS) writeback() error {
 		put32(f.sb, s_wtime, uint32(f.now().Unix()))
 		f.superCsum()
 		if err := f.writeSuper(); err != nil {
-			return err
+			return false, err
 		}
 		f.sbDirty = false
 	}
@@ -649,57 +652,56 @@ func (f *FS) writeback() error {
 
 // flushMeta writes the dirty metadata blocks back: as one journal
 // transaction when the journal is in use (see jwrite.go), in place
-// otherwise.
-func (f *FS) flushMeta() error {
+// otherwise. It reports whether it made everything durable, as writeback.
+func (f *FS) flushMeta() (bool, error) {
 	if f.jw == nil {
-		return f.flushCache()
+		return false, f.flushCache()
 	}
 	if f.jw.aborted != nil {
-		return fmt.Errorf("blockfs: journal aborted by an earlier I/O error, remount to recover: %w", f.jw.aborted)
+		return false, fmt.Errorf("blockfs: journal aborted by an earlier I/O error, remount to recover: %w", f.jw.aborted)
 	}
-	if err := f.journalWriteback(); err != nil {
+	committed, err := f.journalWriteback()
+	if err != nil {
 		// The log may now hold a transaction, committed or not, that
 		// was not checkpointed: writing another over it could leave a
 		// mix of the two for replay. Like jbd2, stop journalling; the
 		// next Mount recovers from the log.
 		f.jw.aborted = err
 		f.log.Error("blockfs: journal aborted", "err", err)
-		return err
+		return false, err
 	}
-	return nil
+	return committed, nil
 }
 
 // journalWriteback is flushMeta with the journal in use.
-func (f *FS) journalWriteback() error {
-	f.committed = false
+func (f *FS) journalWriteback() (bool, error) {
 	blks := f.dirtyBlocks()
 	if len(blks) == 0 {
-		return nil
+		return false, nil
 	}
 	if len(blks) > f.jw.maxData {
 		// Cannot be atomic: write in place, as without a journal, once
 		// the last transaction can no longer be replayed over it.
 		f.log.Warn("blockfs: write-back larger than the journal, written in place", "blocks", len(blks), "journal", f.jw.maxData)
 		if err := f.jw.reset(f); err != nil {
-			return err
+			return false, err
 		}
 		if err := f.flushCache(); err != nil {
-			return err
+			return false, err
 		}
 		if err := f.dev.Sync(); err != nil {
-			return fmt.Errorf("blockfs: device sync: %w", err)
+			return false, fmt.Errorf("blockfs: device sync: %w", err)
 		}
 	} else {
 		if err := f.jw.commit(f, blks); err != nil {
-			return fmt.Errorf("blockfs: journal commit: %w", err)
+			return false, fmt.Errorf("blockfs: journal commit: %w", err)
 		}
 		if err := f.flushCache(); err != nil {
-			return err
+			return false, err
 		}
 	}
-	f.committed = true
 	f.quar = f.quar[:0]
-	return nil
+	return true, nil
 }
 
 // superCsum refreshes the superblock's checksum.
