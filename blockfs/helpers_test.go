@@ -41,11 +41,17 @@ func mkfsImage(t testing.TB, size int64, args ...string) []byte {
 // fsck runs e2fsck -fn on img and fails the test if it finds problems.
 func fsck(t testing.TB, img []byte) {
 	t.Helper()
+	fsckAt(t, img, "image")
+}
+
+// fsckAt is fsck naming the image (a crash point, say) in its failure.
+func fsckAt(t testing.TB, img []byte, what string) {
+	t.Helper()
 	testenv.NeedCommand(t, "e2fsck")
 	p := filepath.Join(t.TempDir(), "fsck.img")
 	require.NoError(t, os.WriteFile(p, img, 0o644))
 	out, err := exec.Command("e2fsck", "-fn", p).CombinedOutput()
-	require.NoError(t, err, "e2fsck -fn found problems:\n%s", out)
+	require.NoError(t, err, "%s: e2fsck -fn found problems:\n%s", what, out)
 }
 
 func writeImageFile(t testing.TB, img []byte) string {
